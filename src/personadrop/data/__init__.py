@@ -1,0 +1,16 @@
+"""Examples and the files they come from: HUMANUAL rows, synthetic worlds, training exports."""
+
+from personadrop.data.example import STATE_DIMENSIONS, TARGET_SPEAKER, Example, Turn
+from personadrop.data.humanual import BadRow, LoadedExamples, example_to_row, load_examples, write_jsonl
+
+__all__ = [
+    "STATE_DIMENSIONS",
+    "TARGET_SPEAKER",
+    "BadRow",
+    "Example",
+    "LoadedExamples",
+    "Turn",
+    "example_to_row",
+    "load_examples",
+    "write_jsonl",
+]

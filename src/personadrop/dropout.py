@@ -1,0 +1,370 @@
+"""Dropout policies: which persona fields and items a simulator sees, for training and for testing.
+
+One mechanism serves both: "field dropout 0.6 while training", "only the Values field" and
+"each item hidden with p=0.9" are all policies. A policy maps a persona and a :class:`MaskKey`
+``(seed, example id, epoch)`` to per-field bitmasks, as a pure function of the key: the same key gives
+the same mask in any process (a GRPO group fetches one prompt several times), a new epoch a fresh one.
+
+Random draws come from blake2b over the key, not from Python's ``random``: they are stable across
+Python versions and cost about a microsecond per 16 draws. Draws are salted by policy type but not by
+its probability, so ``items:0.5`` hides a superset of what ``items:0.3`` hides for the same key: an
+item-dropout sweep is nested, which makes its curve smoother.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from personadrop.errors import ConditionError
+from personadrop.persona import FIELD_NAMES, MissingStyle, Persona
+
+_SCALE = 2.0**-32
+
+
+@dataclass(frozen=True, slots=True)
+class MaskKey:
+    """What a mask is a function of. Evaluation uses epoch 0, so all variants see the same masks."""
+
+    seed: int
+    example_id: str
+    epoch: int = 0
+
+    def uniforms(self, salt: str, n: int) -> list[float]:
+        """``n`` uniforms in [0, 1) for this key and salt; a longer request extends a shorter one."""
+        base = f"{self.seed}\x1f{self.example_id}\x1f{self.epoch}\x1f{salt}\x1f".encode()
+        out: list[float] = []
+        block = 0
+        while len(out) < n:
+            digest = hashlib.blake2b(base + block.to_bytes(4, "little"), digest_size=64).digest()
+            out.extend(x * _SCALE for x in memoryview(digest).cast("I"))
+            block += 1
+        del out[n:]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class VisiblePersona:
+    """A persona seen through a mask: what a simulator is shown, and counts of what it shows."""
+
+    persona: Persona
+    masks: tuple[int, ...]
+
+    def render(self, missing: MissingStyle = "marker") -> str:
+        return self.persona.render(self.masks, missing)
+
+    @property
+    def visible_fields(self) -> tuple[str, ...]:
+        if self.persona.is_text:
+            return ("persona",) if self.masks[0] else ()
+        return tuple(f.name for f, m in zip(self.persona.fields, self.masks, strict=True) if m)
+
+    @property
+    def items_visible(self) -> dict[str, int]:
+        if self.persona.is_text:
+            return {"persona": int(bool(self.masks[0]))}
+        return {f.name: m.bit_count() for f, m in zip(self.persona.fields, self.masks, strict=True)}
+
+    def visibility(self) -> dict[str, object]:
+        """A JSON-ready record of what was visible, for run directories and reports."""
+        return {"fields": list(self.visible_fields), "items": self.items_visible}
+
+    def to_persona(self) -> Persona:
+        return self.persona.masked(self.masks)
+
+
+class Policy(ABC):
+    """Maps (persona, key) to what is visible. Subclasses narrow the masks they are given."""
+
+    #: Canonical condition name (``only:values``); parse_condition(policy.name) gives an equal policy.
+    name: str
+
+    def __call__(self, persona: Persona, key: MaskKey) -> VisiblePersona:
+        if persona.is_text:
+            # Opaque text cannot lose fields or items; only "no persona" hides it.
+            return VisiblePersona(persona, (0,) if self.hides_text else (1,))
+        return VisiblePersona(persona, self.apply(persona, key, persona.full_masks))
+
+    @abstractmethod
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        """Narrow ``masks`` (one bitmask per field of ``persona``); never sets a bit that was clear."""
+
+    @property
+    def hides_text(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+@dataclass(frozen=True, repr=False)
+class Full(Policy):
+    name = "full"
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        return masks
+
+
+@dataclass(frozen=True, repr=False)
+class NoPersona(Policy):
+    name = "none"
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        return (0,) * len(masks)
+
+    @property
+    def hides_text(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, repr=False)
+class KeepOnly(Policy):
+    """Show only the named fields."""
+
+    fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "only:" + "+".join(self.fields)
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        keep = set(self.fields)
+        return tuple(m if f.name in keep else 0 for f, m in zip(persona.fields, masks, strict=True))
+
+
+@dataclass(frozen=True, repr=False)
+class Drop(Policy):
+    """Hide the named fields."""
+
+    fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "drop:" + "+".join(self.fields)
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        gone = set(self.fields)
+        return tuple(0 if f.name in gone else m for f, m in zip(persona.fields, masks, strict=True))
+
+
+@dataclass(frozen=True, repr=False)
+class FieldDropout(Policy):
+    """Hide each visible, non-empty field with probability ``p`` (``per_field`` overrides it by name).
+
+    ``min_keep`` fields always stay visible: when the draw hides too many, the hidden fields whose draws
+    came closest to surviving are shown again. This lowers the hide rate a little; with five fields,
+    p=0.6 and min_keep=1 each field is hidden with probability 0.6 - 0.6**5/5 = 0.584
+    (:meth:`expected_hide_rate`). ``mode="fixed_count"`` instead hides exactly round(p*n) of the n
+    visible fields, as the HumanLM research code did.
+    """
+
+    p: float = 0.6
+    min_keep: int = 1
+    per_field: Mapping[str, float] = field(default_factory=dict)
+    mode: Literal["independent", "fixed_count"] = "independent"
+
+    def __post_init__(self) -> None:
+        for name, prob in {"p": self.p, **self.per_field}.items():
+            if not 0.0 <= prob <= 1.0:
+                raise ConditionError(f"field dropout probability {name}={prob} is outside [0, 1]")
+        if self.min_keep < 0:
+            raise ConditionError(f"min_keep must be >= 0, got {self.min_keep}")
+        if self.mode not in ("independent", "fixed_count"):
+            raise ConditionError(f"field dropout mode must be 'independent' or 'fixed_count', got {self.mode!r}")
+        if self.mode == "fixed_count" and self.per_field:
+            raise ConditionError("per_field probabilities need mode='independent'")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        suffix = "" if self.mode == "independent" else "/fixed"
+        return f"fields:{_fmt(self.p)}{suffix}"
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        u = key.uniforms("fields", len(masks))
+        visible = [i for i, m in enumerate(masks) if m]
+        n = len(visible)
+        keep_at_least = min(self.min_keep, n)
+        if self.mode == "fixed_count":
+            k = min(math.floor(self.p * n + 0.5), n - keep_at_least)
+            hidden = sorted(visible, key=lambda i: u[i])[:k]
+        else:
+            probs = [self.per_field.get(f.name, self.p) for f in persona.fields]
+            hidden = [i for i in visible if u[i] < probs[i]]
+            excess = keep_at_least - (n - len(hidden))
+            if excess > 0:
+                # Given it was hidden, u/p is uniform: restoring the largest is a fair choice.
+                hidden.sort(key=lambda i: u[i] / probs[i])
+                del hidden[len(hidden) - excess :]
+        out = list(masks)
+        for i in hidden:
+            out[i] = 0
+        return tuple(out)
+
+    def expected_hide_rate(self, n_fields: int = len(FIELD_NAMES)) -> float:
+        """Probability that a given non-empty field is hidden, with ``n_fields`` non-empty fields."""
+        n, m = n_fields, min(self.min_keep, n_fields)
+        if n == 0:
+            return 0.0
+        if self.mode == "fixed_count":
+            return min(math.floor(self.p * n + 0.5), n - m) / n
+        if self.per_field:
+            raise ValueError("expected_hide_rate is defined for a single p")
+        hidden = sum(min(k, n - m) * math.comb(n, k) * self.p**k * (1 - self.p) ** (n - k) for k in range(n + 1))
+        return hidden / n
+
+
+@dataclass(frozen=True, repr=False)
+class ItemDropout(Policy):
+    """Hide each item (line) of each visible field with probability ``p``.
+
+    A field left with no item renders as Missing; ``min_keep_items`` keeps at least that many items of
+    every field that was visible (the ones whose draws came closest to surviving).
+    """
+
+    p: float
+    min_keep_items: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ConditionError(f"item dropout probability {self.p} is outside [0, 1]")
+        if self.min_keep_items < 0:
+            raise ConditionError(f"min_keep_items must be >= 0, got {self.min_keep_items}")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"items:{_fmt(self.p)}"
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        # Draws cover every item of the persona in order, whatever is visible, so that masks for
+        # different p are nested and independent of earlier policies.
+        u = key.uniforms("items", persona.item_count)
+        out = []
+        offset = 0
+        p = self.p
+        for f, m in zip(persona.fields, masks, strict=True):
+            k = len(f.items)
+            if m:
+                draws = u[offset : offset + k]
+                new = m
+                for j in range(k):
+                    if draws[j] < p:
+                        new &= ~(1 << j)
+                need = min(self.min_keep_items, m.bit_count()) - new.bit_count()
+                if need > 0:
+                    candidates = sorted((j for j in range(k) if m >> j & 1 and not new >> j & 1), key=lambda j: -draws[j])
+                    for j in candidates[:need]:
+                        new |= 1 << j
+                m = new
+            out.append(m)
+            offset += k
+        return tuple(out)
+
+
+class Compose(Policy):
+    """Apply policies in order, each narrowing what the previous one left visible."""
+
+    def __init__(self, *policies: Policy):
+        if not policies:
+            raise ConditionError("Compose needs at least one policy")
+        self.policies = policies
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return ",".join(p.name for p in self.policies)
+
+    def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
+        for policy in self.policies:
+            masks = policy.apply(persona, key, masks)
+        return masks
+
+    @property
+    def hides_text(self) -> bool:
+        return any(p.hides_text for p in self.policies)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Compose) and self.policies == other.policies
+
+    def __hash__(self) -> int:
+        return hash(self.policies)
+
+
+# --------------------------------------------------------------------------- condition names
+CONDITION_FORMS = (
+    "full",
+    "none",
+    "only:<field>[+<field>...]",
+    "drop:<field>[+<field>...]",
+    "items:<p>",
+    "fields:<p>[/fixed]",
+    "<condition>,<condition> (applied in order)",
+)
+_PROB = re.compile(r"^(?:0(?:\.\d+)?|1(?:\.0+)?|\.\d+)$")
+
+
+def parse_condition(name: str, known_fields: Iterable[str] = FIELD_NAMES) -> Policy:
+    """Turn a condition name (``only:values``, ``items:0.9``, ...) into its policy.
+
+    ``known_fields`` lists the field names ``only:``/``drop:`` accept; unknown names raise
+    :class:`ConditionError` listing the valid forms.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConditionError(f"empty condition name; valid forms: {', '.join(CONDITION_FORMS)}")
+    parts = [part.strip().lower() for part in name.split(",")]
+    policies = [_parse_one(part, name, tuple(known_fields)) for part in parts]
+    return policies[0] if len(policies) == 1 else Compose(*policies)
+
+
+def parse_conditions(spec: str | Sequence[str], known_fields: Iterable[str] = FIELD_NAMES) -> list[Policy]:
+    """Parse a list of names, or a whitespace/semicolon separated string of them; keeps order, drops repeats."""
+    names = spec.replace(";", " ").split() if isinstance(spec, str) else list(spec)
+    out: dict[str, Policy] = {}
+    for n in names:
+        policy = parse_condition(n, known_fields)
+        out.setdefault(policy.name, policy)
+    if not out:
+        raise ConditionError("no condition given")
+    return list(out.values())
+
+
+def _parse_one(part: str, whole: str, known: tuple[str, ...]) -> Policy:
+    if part == "full":
+        return Full()
+    if part == "none":
+        return NoPersona()
+    kind, sep, arg = part.partition(":")
+    if sep and kind in ("only", "drop"):
+        fields = tuple(f.strip() for f in arg.split("+"))
+        unknown = [f for f in fields if f not in known]
+        if not arg or unknown:
+            raise ConditionError(
+                f"unknown field {', '.join(repr(f) for f in unknown) or repr('')} in condition {whole!r}; "
+                f"fields are: {', '.join(known)}"
+            )
+        if len(set(fields)) != len(fields):
+            raise ConditionError(f"a field is named twice in condition {whole!r}")
+        return KeepOnly(fields) if kind == "only" else Drop(fields)
+    if sep and kind in ("items", "fields"):
+        value, _, mode = arg.partition("/")
+        if not _PROB.match(value) or (mode and (kind != "fields" or mode != "fixed")):
+            raise ConditionError(f"condition {whole!r} needs a probability in [0, 1], like {kind}:0.6")
+        if kind == "items":
+            return ItemDropout(float(value))
+        return FieldDropout(float(value), mode="fixed_count" if mode else "independent")
+    raise ConditionError(f"unknown condition {whole!r}; valid forms: {', '.join(CONDITION_FORMS)}")
+
+
+def _fmt(p: float) -> str:
+    return f"{p:g}"
+
+
+DEFAULT_CONDITIONS: tuple[str, ...] = (
+    "full",
+    "none",
+    *(f"only:{f}" for f in FIELD_NAMES),
+    *(f"items:{p / 10:g}" for p in range(1, 10)),
+)

@@ -1,0 +1,34 @@
+"""The simulator seam: anything that writes a user's reply from an example and the persona it may see.
+
+A simulator never knows its judge. Trained models turn each item into chat messages with
+:func:`personadrop.prompts.simulator_messages`; the synthetic world's Bayes-optimal reference reads the
+visible persona directly. Both receive the persona already masked, so neither can see hidden fields.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from personadrop.data.example import Example
+from personadrop.dropout import VisiblePersona
+
+
+@dataclass(frozen=True)
+class SimulationItem:
+    """One thing to simulate: an example, what of its persona is visible, and the task."""
+
+    example: Example
+    visible: VisiblePersona
+    task: str = "response"
+
+
+class Simulator(ABC):
+    """Writes outputs for a batch of items, in order. Deterministic given its seed and the items."""
+
+    name: str
+
+    @abstractmethod
+    def generate(self, items: Sequence[SimulationItem]) -> list[str]:
+        """Raw outputs (for ``states+response`` the tagged text; the reply is read with ``parse_output``)."""
