@@ -9,7 +9,6 @@ import json
 import sys
 from typing import Annotated, Literal
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -106,23 +105,18 @@ def data_render(
 
 # --------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    """Run the CLI; user errors become one line on stderr and exit code 2.
+
+    Typer formats usage errors (unknown option, bad value) itself in standalone mode.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except PersonadropError as e:
         err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted; finished stages are kept and a re-run resumes from them")
         sys.exit(130)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ from typing import Literal
 from personadrop.errors import ConditionError
 from personadrop.persona import FIELD_NAMES, MissingStyle, Persona
 
-_SCALE = 2.0**-32
+_RANGE = 2**32  # draws are uniform integers in [0, 2**32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +35,24 @@ class MaskKey:
     example_id: str
     epoch: int = 0
 
-    def uniforms(self, salt: str, n: int) -> list[float]:
-        """``n`` uniforms in [0, 1) for this key and salt; a longer request extends a shorter one."""
+    def draws(self, salt: str, n: int) -> list[int]:
+        """``n`` uniform integers in [0, 2**32) for this key and salt; a longer request extends a shorter one.
+
+        Integers rather than floats: comparing with ``threshold(p)`` is exact and cheaper.
+        """
         base = f"{self.seed}\x1f{self.example_id}\x1f{self.epoch}\x1f{salt}\x1f".encode()
-        out: list[float] = []
+        out: list[int] = []
         block = 0
         while len(out) < n:
-            digest = hashlib.blake2b(base + block.to_bytes(4, "little"), digest_size=64).digest()
-            out.extend(x * _SCALE for x in memoryview(digest).cast("I"))
+            out += memoryview(hashlib.blake2b(base + block.to_bytes(4, "little"), digest_size=64).digest()).cast("I").tolist()
             block += 1
         del out[n:]
         return out
+
+
+def threshold(p: float) -> int:
+    """A draw below this integer happens with probability ``p``."""
+    return round(p * _RANGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +192,7 @@ class FieldDropout(Policy):
         return f"fields:{_fmt(self.p)}{suffix}"
 
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
-        u = key.uniforms("fields", len(masks))
+        u = key.draws("fields", len(masks))
         visible = [i for i, m in enumerate(masks) if m]
         n = len(visible)
         keep_at_least = min(self.min_keep, n)
@@ -193,12 +200,12 @@ class FieldDropout(Policy):
             k = min(math.floor(self.p * n + 0.5), n - keep_at_least)
             hidden = sorted(visible, key=lambda i: u[i])[:k]
         else:
-            probs = [self.per_field.get(f.name, self.p) for f in persona.fields]
-            hidden = [i for i in visible if u[i] < probs[i]]
+            limits = [threshold(self.per_field.get(f.name, self.p)) for f in persona.fields]
+            hidden = [i for i in visible if u[i] < limits[i]]
             excess = keep_at_least - (n - len(hidden))
             if excess > 0:
-                # Given it was hidden, u/p is uniform: restoring the largest is a fair choice.
-                hidden.sort(key=lambda i: u[i] / probs[i])
+                # Given it was hidden, u/limit is uniform: restoring the largest is a fair choice.
+                hidden.sort(key=lambda i: u[i] / limits[i])
                 del hidden[len(hidden) - excess :]
         out = list(masks)
         for i in hidden:
@@ -242,25 +249,23 @@ class ItemDropout(Policy):
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         # Draws cover every item of the persona in order, whatever is visible, so that masks for
         # different p are nested and independent of earlier policies.
-        u = key.uniforms("items", persona.item_count)
+        draws = key.draws("items", persona.item_count)
+        limit = threshold(self.p)
+        survivors = 0  # bit g set: item g (numbered across all fields) survives the draw
+        for g, d in enumerate(draws):
+            if d >= limit:
+                survivors |= 1 << g
         out = []
         offset = 0
-        p = self.p
         for f, m in zip(persona.fields, masks, strict=True):
             k = len(f.items)
-            if m:
-                draws = u[offset : offset + k]
-                new = m
-                for j in range(k):
-                    if draws[j] < p:
-                        new &= ~(1 << j)
-                need = min(self.min_keep_items, m.bit_count()) - new.bit_count()
-                if need > 0:
-                    candidates = sorted((j for j in range(k) if m >> j & 1 and not new >> j & 1), key=lambda j: -draws[j])
-                    for j in candidates[:need]:
-                        new |= 1 << j
-                m = new
-            out.append(m)
+            new = m & (survivors >> offset)
+            need = min(self.min_keep_items, m.bit_count()) - new.bit_count()
+            if need > 0:
+                lost = [j for j in range(k) if m >> j & 1 and not new >> j & 1]
+                for j in sorted(lost, key=lambda j: -draws[offset + j])[:need]:
+                    new |= 1 << j
+            out.append(new)
             offset += k
         return tuple(out)
 

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, Literal
 
 from personadrop.errors import PersonaError
@@ -53,6 +54,14 @@ class PersonaField:
         return title_of(self.name)
 
 
+_BIT_BYTES = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def bit_flags(mask: int) -> bytes:
+    """One byte per bit of ``mask``, lowest bit first (0 or 1): a fast selector for itertools.compress."""
+    return bin(mask)[:1:-1].encode().translate(_BIT_BYTES)
+
+
 def title_of(name: str) -> str:
     """The header a field is rendered under: ``communication`` -> ``Communication``."""
     words = name.replace("_", " ")
@@ -70,18 +79,18 @@ class Persona:
     fields: tuple[PersonaField, ...] = ()
     text: str | None = None
     # Precomputed render pieces; derived from ``fields`` so excluded from equality.
+    _headers: tuple[str, ...] = field(default=(), compare=False, repr=False)
     _lines: tuple[tuple[str, ...], ...] = field(default=(), compare=False, repr=False)
     _blocks: tuple[str, ...] = field(default=(), compare=False, repr=False)
     _missing: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_lines", tuple(tuple("  " + it for it in f.items) for f in self.fields))
-        object.__setattr__(
-            self,
-            "_blocks",
-            tuple("\n".join((f.title + ":", *lines)) for f, lines in zip(self.fields, self._lines, strict=True)),
-        )
-        object.__setattr__(self, "_missing", tuple(f.title + ": Missing" for f in self.fields))
+        headers = tuple(f.title + ":" for f in self.fields)
+        lines = tuple(tuple("  " + it for it in f.items) for f in self.fields)
+        object.__setattr__(self, "_headers", headers)
+        object.__setattr__(self, "_lines", lines)
+        object.__setattr__(self, "_blocks", tuple("\n".join((h, *ls)) for h, ls in zip(headers, lines, strict=True)))
+        object.__setattr__(self, "_missing", tuple(h + " Missing" for h in headers))
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -93,7 +102,9 @@ class Persona:
         try:
             return _parse(raw)
         except PersonaError as err:
-            raise err.with_example(example_id) if example_id is not None else err
+            if example_id is None:
+                raise
+            raise err.with_example(example_id) from None
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, Sequence[str]]) -> Persona:
@@ -147,8 +158,8 @@ class Persona:
             elif m == (1 << len(lines)) - 1:
                 out.append(self._blocks[i])
             else:
-                out.append(self.fields[i].title + ":")
-                out.extend(line for j, line in enumerate(lines) if m >> j & 1)
+                out.append(self._headers[i])
+                out.extend(compress(lines, bit_flags(m)))
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any] | str:

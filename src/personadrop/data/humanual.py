@@ -308,7 +308,7 @@ def _messages(raw: Any) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _turn(i: int, role: str, content: str, meta: Mapping[str, Any], user_id: str) -> Turn:
     author = next((str(meta[k]) for k in _AUTHOR_KEYS if meta.get(k) not in (None, "")), None)
-    is_target = role == "assistant" or role == user_id or author == user_id or author == TARGET_SPEAKER
+    is_target = role in ("assistant", user_id) or author in (user_id, TARGET_SPEAKER)
     if is_target:
         speaker = TARGET_SPEAKER
     else:

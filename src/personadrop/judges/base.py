@@ -62,13 +62,13 @@ class Judge(ABC):
     def score(self, requests: Sequence[JudgeRequest]) -> list[list[float]]:
         """One list per request, one score in [0, 1] per generation, in order; NaN where judging failed."""
 
-    def check_ready(self) -> None:
+    def check_ready(self) -> None:  # noqa: B027 - optional hook, most judges need nothing
         """Raise a :class:`~personadrop.errors.PersonadropError` if this judge cannot work (e.g. no API key).
 
         Called before any expensive work starts, so a study fails in seconds rather than after training.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections or files."""
 
     def summary(self) -> dict[str, object]:
