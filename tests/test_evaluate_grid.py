@@ -1,0 +1,178 @@
+"""The evaluation grid: same masks for every variant, resumable after a kill, nothing judged twice."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from personadrop.data.humanual import example_from_row
+from personadrop.dropout import parse_conditions
+from personadrop.evaluate.metrics import summarize
+from personadrop.evaluate.runner import Variant, plan_grid, run_grid
+from personadrop.evaluate.store import ResultsStore
+from personadrop.judges.base import Judge, JudgeRequest
+from personadrop.models.base import SimulationItem, Simulator
+
+from conftest import humanual_row
+
+
+class PersonaEcho(Simulator):
+    """Replies with the verdict its visible Values field implies; records what it was shown."""
+
+    def __init__(self, name: str, broken_every: int = 0):
+        self.name = name
+        self.seen: list[tuple[str, str, str]] = []
+        self.broken_every = broken_every
+        self.calls = 0
+
+    def generate(self, items):
+        out = []
+        for item in items:
+            self.calls += 1
+            self.seen.append((item.example.id, item.visible.render(), item.task))
+            verdict = "NTA honesty" if "honesty" in item.visible.render() else "YTA"
+            if self.broken_every and self.calls % self.broken_every == 0:
+                out.append("<stance>no reply tag</stance>")
+            elif item.task == "states+response":
+                out.append(f"<stance>x</stance><response>{verdict} {self.name}</response>")
+            else:
+                out.append(f"{verdict} {self.name}")
+        return out
+
+
+class OverlapJudge(Judge):
+    """Token-overlap F1 with the real response; can fail on chosen example ids (NaN)."""
+
+    name = "overlap"
+
+    def __init__(self, fail_ids=()):
+        super().__init__()
+        self.fail_ids = set(fail_ids)
+        self.judged: list[tuple[str, str, str]] = []  # (example id, dimension, generation)
+
+    def score(self, requests):
+        out = []
+        for r in requests:
+            self.usage.calls += 1
+            ref = set(r.reference.lower().split())
+            scores = []
+            for g in r.generations:
+                self.judged.append((r.example_id, r.dimension, g))
+                if r.example_id in self.fail_ids:
+                    self.usage.failures += 1
+                    scores.append(math.nan)
+                    continue
+                gen = set(g.lower().split())
+                both = len(ref & gen)
+                scores.append(0.0 if not both else 2 * both / (len(ref) + len(gen)))
+            out.append(scores)
+        return out
+
+
+@pytest.fixture
+def examples():
+    rows = []
+    for i in range(24):
+        row = humanual_row(i, completion=f"NTA honesty matters here {i}", unseen_user=i % 4 == 0)
+        rows.append(example_from_row(row, split="test"))
+    return rows
+
+
+CONDITIONS = parse_conditions(["full", "none", "only:values", "items:0.5"])
+
+
+def test_every_variant_sees_the_same_masks_and_everything_is_scored(tmp_path, examples):
+    a, b = PersonaEcho("a"), PersonaEcho("b")
+    store = ResultsStore(tmp_path)
+    judge = OverlapJudge()
+    run_grid(store, [Variant("a", a), Variant("b", b, task="states+response")], CONDITIONS, examples, judge,
+             seed=3, dimensions=("response", "stance"), batch_size=10, progress=False)
+    assert len(store.generations) == 2 * 4 * 24 and len(store.score_rows()) == 2 * 4 * 24
+    assert [(e, t) for e, t, _ in a.seen] == [(e, t) for e, t, _ in b.seen]  # same prompts, same order
+    assert {task for *_, task in b.seen} == {"states+response"}
+    # One request per (condition, example, dimension), holding both variants' replies.
+    assert judge.usage.calls == 4 * 24 * 2
+    assert len(judge.judged) == 2 * 4 * 24 * 2
+    none_rows = [s for s in store.score_rows() if s.condition == "none"]
+    assert all(s.scores["response"] < 0.2 for s in none_rows)  # "YTA" shares nothing with the reference
+    full_rows = [s for s in store.score_rows() if s.condition == "full"]
+    assert all(s.scores["response"] > 0.4 for s in full_rows)
+
+
+def test_killed_run_resumes_without_losing_or_rejudging_rows(tmp_path, examples):
+    variants = [Variant("a", PersonaEcho("a")), Variant("b", PersonaEcho("b"))]
+    reference_dir = tmp_path / "whole"
+    run_grid(ResultsStore(reference_dir), variants, CONDITIONS, examples, OverlapJudge(), seed=1, batch_size=7,
+             judge_batch_size=5, progress=False)
+
+    killed_dir = tmp_path / "killed"
+    judge = OverlapJudge()
+    batches = {"n": 0}
+
+    def kill_after_a_while():
+        batches["n"] += 1
+        if batches["n"] == 35:  # 28 generation batches, then 7 of 20 judging batches
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(ResultsStore(killed_dir), variants, CONDITIONS, examples, judge, seed=1, batch_size=7,
+                 judge_batch_size=5, progress=False, on_batch=kill_after_a_while)
+    partial = ResultsStore(killed_dir)
+    assert 0 < len(partial.score_rows()) < len(partial.generations) == 2 * 4 * 24
+    # A kill in mid-write leaves a torn last line; reopening cuts it and redoes that row.
+    with (killed_dir / "scores.jsonl").open("a") as fh:
+        fh.write('{"variant": "a", "cond')
+    plan = plan_grid(ResultsStore(killed_dir), ["a", "b"], CONDITIONS, examples, judge.name)
+    assert plan.generations_todo == 0 and plan.judge_groups_todo > 0
+
+    fresh_sim = PersonaEcho("a")
+    run_grid(ResultsStore(killed_dir), [Variant("a", fresh_sim), variants[1]], CONDITIONS, examples, judge,
+             seed=1, batch_size=7, judge_batch_size=5, progress=False)
+    assert fresh_sim.calls == 0  # no generation redone
+    # Across both runs, every (variant, condition, example) was judged once per dimension, and no more.
+    assert len(judge.judged) == 2 * 4 * 24 * 7
+
+    whole = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(reference_dir).score_rows()}
+    resumed = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(killed_dir).score_rows()}
+    assert whole == resumed
+    by_id = {e.id: e for e in examples}
+    assert summarize(ResultsStore(killed_dir).score_rows(), by_id) == summarize(ResultsStore(reference_dir).score_rows(), by_id)
+
+
+def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path, examples):
+    store = ResultsStore(tmp_path)
+    judge = OverlapJudge(fail_ids={examples[0].id, examples[1].id})
+    sim = PersonaEcho("h", broken_every=5)
+    run_grid(store, [Variant("h", sim, task="states+response")], CONDITIONS[:1], examples, judge,
+             seed=0, dimensions=("response",), progress=False)
+    rows = {s.example_id: s.scores["response"] for s in store.score_rows()}
+    broken = [g.example_id for g in store.generations.values() if g.reply is None]
+    assert len(broken) == 24 // 5
+    assert all(rows[e] == 0.0 for e in broken)
+    assert all(e not in {g for _, _, g in judge.judged} for e in broken)
+    failed = [e for e in (examples[0].id, examples[1].id) if e not in broken]
+    assert all(math.isnan(rows[e]) for e in failed)
+    summary = summarize(store.score_rows(), {e.id: e for e in examples})
+    assert summary["scores"]["h"]["full"]["n"] == 24 - len(failed)
+    # NaN is persisted as null and read back as NaN
+    reread = ResultsStore(tmp_path)
+    assert all(math.isnan(reread.scores[("h", "full", e, "overlap")].scores["response"]) for e in failed)
+
+
+def test_simulator_returning_wrong_count_is_an_error(tmp_path, examples):
+    class Short(Simulator):
+        name = "short"
+
+        def generate(self, items: list[SimulationItem]):
+            return ["x"]
+
+    with pytest.raises(RuntimeError, match="returned 1 outputs"):
+        run_grid(ResultsStore(tmp_path), [Variant("s", Short())], CONDITIONS, examples, OverlapJudge(), seed=0,
+                 progress=False)
+
+
+def test_judge_request_rejects_unknown_dimension():
+    with pytest.raises(ValueError, match="unknown judge dimension"):
+        JudgeRequest("e", "ctx", "ref", ("g",), dimension="humor")

@@ -1,0 +1,103 @@
+"""Metrics: CIs contain their means, retention is paired and full is 1, gains, seen/unseen, NaN handling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from personadrop.data.humanual import example_from_row
+from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Bootstrap, summarize
+from personadrop.evaluate.store import ScoreRow
+
+from conftest import humanual_row
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return {
+        e.id: e
+        for e in (example_from_row(humanual_row(i, unseen_user=i >= 150), split="test") for i in range(200))
+    }
+
+
+def rows_for(variant, condition, values, ids, judge="j"):
+    return [ScoreRow(variant, condition, eid, judge, {"response": float(v), "stance": float(v) / 2})
+            for eid, v in zip(ids, values, strict=True)]
+
+
+def make_rows(examples, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = sorted(examples)
+    base = rng.uniform(0.3, 0.9, len(ids))
+    rows = []
+    for variant, scale in (("grpo", 1.0), ("grpo+fd", 1.2), ("bayes", 1.3)):
+        full = np.clip(base * scale, 0, 1)
+        rows += rows_for(variant, "full", full, ids)
+        rows += rows_for(variant, "only:values", full * 0.8, ids)
+        rows += rows_for(variant, "only:statistics", full * 0.5, ids)
+        rows += rows_for(variant, "none", full * 0.25, ids)
+    return rows
+
+
+def test_summary_shape_retention_and_cis(examples):
+    summary = summarize(make_rows(examples), examples, resamples=500)
+    for variant, by_condition in summary["scores"].items():
+        for condition, est in by_condition.items():
+            assert est["ci_low"] <= est["mean"] <= est["ci_high"], (variant, condition)
+            assert est["n"] == 200
+        assert summary["retention"][variant]["full"] == pytest.approx(1.0)
+        assert summary["retention"][variant]["only:values"] == pytest.approx(0.8, abs=0.01)
+        assert summary["retention"][variant]["none"] == pytest.approx(0.25, abs=0.01)
+        # retention of a paired constant ratio has a degenerate CI around it
+        ci = summary["retention_ci"][variant]["only:values"]
+        assert ci["ci_high"] - ci["ci_low"] < 0.02
+    assert summary["dimensions"]["grpo"]["full"]["stance"] == pytest.approx(summary["scores"]["grpo"]["full"]["mean"] / 2)
+    assert summary["ceiling"]["full"] == pytest.approx(summary["scores"]["bayes"]["full"]["mean"])
+    sf = summary["single_field"]["grpo"]
+    assert sf["best_field"] == "values"
+    assert sf["retention_min"] == pytest.approx(0.5, abs=0.01) and sf["retention_max"] == pytest.approx(0.8, abs=0.01)
+    assert summary["scores"]["grpo"][SINGLE_FIELD_MEAN]["mean"] == pytest.approx(
+        (summary["scores"]["grpo"]["only:values"]["mean"] + summary["scores"]["grpo"]["only:statistics"]["mean"]) / 2, abs=1e-5)
+
+
+def test_gains_are_paired_relative_differences(examples):
+    summary = summarize(make_rows(examples), examples, resamples=500)
+    gain = summary["gains"]["grpo+fd vs grpo"]["full"]
+    ids = sorted(examples)
+    base = np.random.default_rng(0).uniform(0.3, 0.9, len(ids))
+    expected = np.clip(base * 1.2, 0, 1).mean() / base.mean() - 1
+    assert gain["mean"] == pytest.approx(expected, abs=1e-6)
+    assert gain["ci_low"] <= gain["mean"] <= gain["ci_high"] and gain["ci_low"] > 0.1
+    assert "humanlm+fd vs grpo" not in summary["gains"]  # only pairs that were evaluated
+
+
+def test_seen_and_unseen_users_are_reported_apart(examples):
+    ids = sorted(examples)
+    values = [0.9 if examples[e].unseen_user else 0.3 for e in ids]
+    summary = summarize(rows_for("sft", "full", values, ids), examples, resamples=200)
+    assert summary["by_user"]["unseen"]["sft"]["full"]["mean"] == pytest.approx(0.9)
+    assert summary["by_user"]["seen"]["sft"]["full"]["mean"] == pytest.approx(0.3)
+    assert summary["by_user"]["unseen"]["sft"]["full"]["n"] == 50
+    assert summary["n_unseen_examples"] == 50
+
+
+def test_missing_judgements_are_excluded_not_zero(examples):
+    ids = sorted(examples)[:100]
+    values = [math.nan if i % 4 == 0 else 0.8 for i in range(100)]
+    summary = summarize(rows_for("sft", "full", values, ids), examples, resamples=200)
+    assert summary["scores"]["sft"]["full"]["mean"] == pytest.approx(0.8)
+    assert summary["scores"]["sft"]["full"]["n"] == 75
+
+
+def test_bootstrap_is_seeded_and_covers_the_true_mean():
+    rng = np.random.default_rng(1)
+    covered = 0
+    for trial in range(200):
+        sample = rng.normal(0.5, 0.2, 60)
+        est = Bootstrap(seed=trial, resamples=400).mean(sample)
+        covered += est.ci_low <= 0.5 <= est.ci_high
+    assert 0.88 <= covered / 200 <= 0.99  # a 95% interval covers about 95% of the time
+    x = rng.uniform(size=50)
+    assert Bootstrap(seed=7).mean(x) == Bootstrap(seed=7).mean(x)
