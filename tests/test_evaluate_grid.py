@@ -12,63 +12,11 @@ from personadrop.dropout import parse_conditions
 from personadrop.evaluate.metrics import summarize
 from personadrop.evaluate.runner import Variant, plan_grid, run_grid
 from personadrop.evaluate.store import ResultsStore
-from personadrop.judges.base import Judge, JudgeRequest
+from personadrop.judges.base import JudgeRequest
 from personadrop.models.base import SimulationItem, Simulator
 
 from conftest import humanual_row
-
-
-class PersonaEcho(Simulator):
-    """Replies with the verdict its visible Values field implies; records what it was shown."""
-
-    def __init__(self, name: str, broken_every: int = 0):
-        self.name = name
-        self.seen: list[tuple[str, str, str]] = []
-        self.broken_every = broken_every
-        self.calls = 0
-
-    def generate(self, items):
-        out = []
-        for item in items:
-            self.calls += 1
-            self.seen.append((item.example.id, item.visible.render(), item.task))
-            verdict = "NTA honesty" if "honesty" in item.visible.render() else "YTA"
-            if self.broken_every and self.calls % self.broken_every == 0:
-                out.append("<stance>no reply tag</stance>")
-            elif item.task == "states+response":
-                out.append(f"<stance>x</stance><response>{verdict} {self.name}</response>")
-            else:
-                out.append(f"{verdict} {self.name}")
-        return out
-
-
-class OverlapJudge(Judge):
-    """Token-overlap F1 with the real response; can fail on chosen example ids (NaN)."""
-
-    name = "overlap"
-
-    def __init__(self, fail_ids=()):
-        super().__init__()
-        self.fail_ids = set(fail_ids)
-        self.judged: list[tuple[str, str, str]] = []  # (example id, dimension, generation)
-
-    def score(self, requests):
-        out = []
-        for r in requests:
-            self.usage.calls += 1
-            ref = set(r.reference.lower().split())
-            scores = []
-            for g in r.generations:
-                self.judged.append((r.example_id, r.dimension, g))
-                if r.example_id in self.fail_ids:
-                    self.usage.failures += 1
-                    scores.append(math.nan)
-                    continue
-                gen = set(g.lower().split())
-                both = len(ref & gen)
-                scores.append(0.0 if not both else 2 * both / (len(ref) + len(gen)))
-            out.append(scores)
-        return out
+from grid_support import OverlapJudge, PersonaEcho
 
 
 @pytest.fixture
@@ -137,7 +85,7 @@ def test_killed_run_resumes_without_losing_or_rejudging_rows(tmp_path, examples)
     whole = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(reference_dir).score_rows()}
     resumed = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(killed_dir).score_rows()}
     assert whole == resumed
-    by_id = {e.id: e for e in examples}
+    by_id = {e.id: e.unseen_user for e in examples}
     assert summarize(ResultsStore(killed_dir).score_rows(), by_id) == summarize(ResultsStore(reference_dir).score_rows(), by_id)
 
 
@@ -154,7 +102,7 @@ def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path,
     assert all(e not in {g for _, _, g in judge.judged} for e in broken)
     failed = [e for e in (examples[0].id, examples[1].id) if e not in broken]
     assert all(math.isnan(rows[e]) for e in failed)
-    summary = summarize(store.score_rows(), {e.id: e for e in examples})
+    summary = summarize(store.score_rows(), {e.id: e.unseen_user for e in examples})
     assert summary["scores"]["h"]["full"]["n"] == 24 - len(failed)
     # NaN is persisted as null and read back as NaN
     reread = ResultsStore(tmp_path)

@@ -22,6 +22,10 @@ def examples():
     }
 
 
+def unseen(examples):
+    return {eid: e.unseen_user for eid, e in examples.items()}
+
+
 def rows_for(variant, condition, values, ids, judge="j"):
     return [ScoreRow(variant, condition, eid, judge, {"response": float(v), "stance": float(v) / 2})
             for eid, v in zip(ids, values, strict=True)]
@@ -42,7 +46,7 @@ def make_rows(examples, seed=0):
 
 
 def test_summary_shape_retention_and_cis(examples):
-    summary = summarize(make_rows(examples), examples, resamples=500)
+    summary = summarize(make_rows(examples), unseen(examples), resamples=500)
     for variant, by_condition in summary["scores"].items():
         for condition, est in by_condition.items():
             assert est["ci_low"] <= est["mean"] <= est["ci_high"], (variant, condition)
@@ -63,7 +67,7 @@ def test_summary_shape_retention_and_cis(examples):
 
 
 def test_gains_are_paired_relative_differences(examples):
-    summary = summarize(make_rows(examples), examples, resamples=500)
+    summary = summarize(make_rows(examples), unseen(examples), resamples=500)
     gain = summary["gains"]["grpo+fd vs grpo"]["full"]
     ids = sorted(examples)
     base = np.random.default_rng(0).uniform(0.3, 0.9, len(ids))
@@ -76,7 +80,7 @@ def test_gains_are_paired_relative_differences(examples):
 def test_seen_and_unseen_users_are_reported_apart(examples):
     ids = sorted(examples)
     values = [0.9 if examples[e].unseen_user else 0.3 for e in ids]
-    summary = summarize(rows_for("sft", "full", values, ids), examples, resamples=200)
+    summary = summarize(rows_for("sft", "full", values, ids), unseen(examples), resamples=200)
     assert summary["by_user"]["unseen"]["sft"]["full"]["mean"] == pytest.approx(0.9)
     assert summary["by_user"]["seen"]["sft"]["full"]["mean"] == pytest.approx(0.3)
     assert summary["by_user"]["unseen"]["sft"]["full"]["n"] == 50
@@ -86,7 +90,7 @@ def test_seen_and_unseen_users_are_reported_apart(examples):
 def test_missing_judgements_are_excluded_not_zero(examples):
     ids = sorted(examples)[:100]
     values = [math.nan if i % 4 == 0 else 0.8 for i in range(100)]
-    summary = summarize(rows_for("sft", "full", values, ids), examples, resamples=200)
+    summary = summarize(rows_for("sft", "full", values, ids), unseen(examples), resamples=200)
     assert summary["scores"]["sft"]["full"]["mean"] == pytest.approx(0.8)
     assert summary["scores"]["sft"]["full"]["n"] == 75
 

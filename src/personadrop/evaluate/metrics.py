@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from personadrop.data.example import Example
 from personadrop.evaluate.store import ScoreRow
 from personadrop.judges.base import DIMENSIONS
 
@@ -86,11 +85,11 @@ class Bootstrap:
 class ScoreTable:
     """Scores of one judge as arrays: ``values[dimension][variant][condition]`` aligned with ``example_ids``."""
 
-    def __init__(self, rows: Iterable[ScoreRow], examples: Mapping[str, Example]):
+    def __init__(self, rows: Iterable[ScoreRow], unseen_users: Mapping[str, bool]):
         rows = list(rows)
-        self.example_ids = sorted({r.example_id for r in rows if r.example_id in examples})
+        self.example_ids = sorted({r.example_id for r in rows if r.example_id in unseen_users})
         index = {eid: i for i, eid in enumerate(self.example_ids)}
-        self.unseen = np.array([examples[e].unseen_user for e in self.example_ids], dtype=bool)
+        self.unseen = np.array([unseen_users[e] for e in self.example_ids], dtype=bool)
         self.variants = list(dict.fromkeys(r.variant for r in rows))
         self.conditions = list(dict.fromkeys(r.condition for r in rows))
         self.dimensions = [d for d in DIMENSIONS if any(d in r.scores for r in rows)]
@@ -128,15 +127,19 @@ class ScoreTable:
 
 def summarize(
     rows: Iterable[ScoreRow],
-    examples: Mapping[str, Example],
+    unseen_users: Mapping[str, bool],
     *,
     seed: int = 0,
     resamples: int = 2000,
     gains: Sequence[tuple[str, str]] = DEFAULT_GAINS,
     ceiling_variant: str = CEILING_VARIANT,
 ) -> dict[str, Any]:
-    """The metric blocks of summary.json (see DESIGN.md): scores, retention, dimensions, gains, ceiling, by_user."""
-    table = ScoreTable(rows, examples)
+    """The metric blocks of summary.json (see DESIGN.md): scores, retention, dimensions, gains, ceiling, by_user.
+
+    ``unseen_users`` maps each evaluated example id to whether its user is absent from training; rows of
+    other examples are ignored.
+    """
+    table = ScoreTable(rows, unseen_users)
     boot = Bootstrap(seed, resamples)
     has_unseen = bool(table.unseen.any())
     subsets = {"seen": ~table.unseen, "unseen": table.unseen} if has_unseen else {}

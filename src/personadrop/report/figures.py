@@ -1,0 +1,241 @@
+"""The five figures of the seed post, drawn from a summary.json: one function per figure.
+
+Every figure shows 95% bootstrap intervals (error bars or bands) and, where the data is a synthetic world,
+the Bayes-optimal ceiling. Colours are fixed per variant so the figures read together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from personadrop.persona import FIELD_NAMES, title_of
+
+COLORS = {
+    "sft": "#9e9e9e",
+    "grpo": "#8fb8de",
+    "grpo+fd": "#1f5f99",
+    "humanlm": "#f4b183",
+    "humanlm+fd": "#c0504d",
+    "bayes": "#222222",
+}
+LABELS = {"sft": "SFT", "grpo": "GRPO", "grpo+fd": "GRPO + FD", "humanlm": "HumanLM", "humanlm+fd": "HumanLM + FD",
+          "bayes": "Bayes-optimal (ceiling)"}
+CEILING = "bayes"
+
+Summary = Mapping[str, Any]
+
+
+def label(variant: str) -> str:
+    return LABELS.get(variant, variant)
+
+
+def color(variant: str, index: int = 0) -> str:
+    return COLORS.get(variant, plt.get_cmap("tab10")(index % 10))
+
+
+def ordered(variants: Any) -> list[str]:
+    """Variants in reading order: the known ones as the seed lists them, then others as they came."""
+    known = list(COLORS)
+    return sorted(variants, key=lambda v: (known.index(v) if v in known else len(known), list(variants).index(v)))
+
+
+def trained_variants(summary: Summary) -> list[str]:
+    return [v for v in ordered(summary["scores"]) if v != CEILING]
+
+
+def single_fields(summary: Summary) -> list[str]:
+    present = {c for v in summary["scores"].values() for c in v}
+    return [f for f in FIELD_NAMES if f"only:{f}" in present]
+
+
+def item_levels(summary: Summary) -> list[float]:
+    present = {c for v in summary["scores"].values() for c in v}
+    return sorted(float(c.split(":", 1)[1]) for c in present if c.startswith("items:"))
+
+
+def _est(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
+    e = summary["scores"].get(variant, {}).get(condition)
+    if not e:
+        return (np.nan, np.nan, np.nan)
+    return e["mean"], e["ci_low"], e["ci_high"]
+
+
+def _bars(ax: Any, x: np.ndarray, estimates: Sequence[tuple[float, float, float]], width: float, **kw: Any) -> None:
+    means = np.array([e[0] for e in estimates])
+    err = np.array([[m - lo, hi - m] for m, lo, hi in estimates]).T
+    ax.bar(x, means, width, yerr=err, capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333333"}, **kw)
+
+
+def _finish(fig: Figure, ax: Any, title: str, ylabel: str) -> Figure:
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", alpha=0.3)
+    _legend_below(fig, ax.get_legend_handles_labels())
+    return fig
+
+
+def _legend_below(fig: Figure, handles_labels: tuple[list[Any], list[str]]) -> None:
+    """One legend under the plot, where it cannot cover a bar."""
+    handles, labels = handles_labels
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+
+
+def fig_single_field_vs_full(summary: Summary) -> Figure:
+    """Figure 1: each variant's single-field scores against its own full-persona score (dashed)."""
+    variants = [v for v in trained_variants(summary) if not v.endswith("+fd")] or trained_variants(summary)
+    fields = single_fields(summary)
+    fig, axes = plt.subplots(1, len(variants), figsize=(3.6 * len(variants), 4.0), sharey=True, squeeze=False)
+    x = np.arange(len(fields))
+    for i, (ax, v) in enumerate(zip(axes[0], variants, strict=True)):
+        _bars(ax, x, [_est(summary, v, f"only:{f}") for f in fields], 0.7, color=color(v, i), label="only this field")
+        full = _est(summary, v, "full")[0]
+        ax.axhline(full, color="#333333", linestyle="--", linewidth=1.2, label="full persona (same model)")
+        if CEILING in summary["scores"]:
+            ax.scatter(x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], marker="_", s=300,
+                       color=COLORS[CEILING], zorder=3, label="ceiling (one field)")
+        ax.set_xticks(x, [title_of(f) for f in fields], rotation=30, ha="right")
+        ax.set_title(f"{label(v)} (full persona: {full:.3f})", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("alignment score (response)")
+    fig.suptitle("Scores drop when only one persona field is visible", fontsize=11)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    _legend_below(fig, (handles, [lb.split(" (")[0] if lb.startswith("full") else lb for lb in labels]))
+    return fig
+
+
+def fig_dropout_effect(summary: Summary) -> Figure:
+    """Figure 2: field dropout's effect on GRPO and HumanLM, with relative gains."""
+    pairs = [(b, f"{b}+fd") for b in ("grpo", "humanlm") if b in summary["scores"] and f"{b}+fd" in summary["scores"]]
+    conditions = [c for c in ("full", "only:*", "items:0.9") if all(c in summary["scores"][v] for p in pairs for v in p)]
+    names = {"full": "full persona", "only:*": "one field (mean)", "items:0.9": "items dropped p=0.9"}
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    width = 0.8 / max(1, 2 * len(pairs))
+    x = np.arange(len(conditions))
+    for j, (base, fd) in enumerate(pairs):
+        for k, v in enumerate((base, fd)):
+            offset = (2 * j + k - (2 * len(pairs) - 1) / 2) * width
+            ests = [_est(summary, v, c) for c in conditions]
+            _bars(ax, x + offset, ests, width, color=color(v), label=label(v))
+            if k == 1:
+                gains = summary.get("gains", {}).get(f"{fd} vs {base}", {})
+                for xi, c, e in zip(x + offset, conditions, ests, strict=True):
+                    g = gains.get(c, {}).get("mean")
+                    if g is not None and np.isfinite(g):
+                        top = max(e[2], _est(summary, base, c)[2])
+                        ax.annotate(f"{g:+.0%}", (xi - width / 2, top), textcoords="offset points", xytext=(0, 4),
+                                    ha="center", fontsize=8, fontweight="bold",
+                                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+    if CEILING in summary["scores"]:
+        for xi, c in zip(x, conditions, strict=True):
+            ax.hlines(_est(summary, CEILING, c)[0], xi - 0.42, xi + 0.42, colors=COLORS[CEILING], linestyles=":",
+                      label=label(CEILING) if xi == 0 else None)
+    ax.set_xticks(x, [names[c] for c in conditions])
+    return _finish(fig, ax, "Field dropout during training (labels: gain of +FD over the same method without it)",
+                   "alignment score (response)")
+
+
+def fig_single_field_all(summary: Summary) -> Figure:
+    """Figure 3: single-field scores per field for all variants."""
+    variants = trained_variants(summary)
+    fields = single_fields(summary)
+    fig, ax = plt.subplots(figsize=(8.5, 4.4))
+    x = np.arange(len(fields))
+    width = 0.8 / max(1, len(variants))
+    for i, v in enumerate(variants):
+        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, [_est(summary, v, f"only:{f}") for f in fields], width,
+              color=color(v, i), label=label(v))
+    if CEILING in summary["scores"]:
+        ax.scatter(x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], marker="_", s=900, linewidths=2,
+                   color=COLORS[CEILING], zorder=3, label=label(CEILING))
+    ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
+    return _finish(fig, ax, "Scores with a single persona field visible", "alignment score (response)")
+
+
+def fig_retention_by_field(summary: Summary) -> Figure:
+    """Figure 4: retention (score with one field / score with the full persona) by field."""
+    variants = trained_variants(summary)
+    fields = single_fields(summary)
+    fig, ax = plt.subplots(figsize=(8.5, 4.4))
+    x = np.arange(len(fields))
+    width = 0.8 / max(1, len(variants))
+    for i, v in enumerate(variants):
+        ci = summary.get("retention_ci", {}).get(v, {})
+        ests = [(ci[c]["mean"], ci[c]["ci_low"], ci[c]["ci_high"]) if c in ci else (np.nan,) * 3
+                for c in (f"only:{f}" for f in fields)]
+        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, ests, width, color=color(v, i), label=label(v))
+    if CEILING in summary["retention"]:
+        ax.scatter(x, [summary["retention"][CEILING].get(f"only:{f}", np.nan) for f in fields], marker="_", s=900,
+                   linewidths=2, color=COLORS[CEILING], zorder=3, label=label(CEILING))
+    ax.axhline(1.0, color="#333333", linestyle="--", linewidth=1)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
+    return _finish(fig, ax, "Retention with a single field (100% = the full-persona score)", "retention")
+
+
+def fig_item_dropout(summary: Summary) -> Figure:
+    """Figure 5: score and retention against the item-dropout probability p (p=0 is the full persona)."""
+    levels = [0.0, *item_levels(summary)]
+    conditions = ["full", *(f"items:{p:g}" for p in levels[1:])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, v in enumerate(ordered(summary["scores"])):
+        style = {"color": color(v, i), "label": label(v), "linestyle": ":" if v == CEILING else "-", "marker": "o",
+                 "markersize": 3}
+        ests = np.array([_est(summary, v, c) for c in conditions])
+        left.plot(levels, ests[:, 0], **style)
+        left.fill_between(levels, ests[:, 1], ests[:, 2], color=style["color"], alpha=0.15)
+        ci = summary.get("retention_ci", {}).get(v, {})
+        ret = np.array([(ci[c]["mean"], ci[c]["ci_low"], ci[c]["ci_high"]) if c in ci else (np.nan,) * 3
+                        for c in conditions])
+        right.plot(levels, ret[:, 0], **style)
+        right.fill_between(levels, ret[:, 1], ret[:, 2], color=style["color"], alpha=0.15)
+    for ax in (left, right):
+        ax.set_xlabel("item dropout probability p (each line of each field hidden)")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(alpha=0.3)
+    left.set_ylabel("alignment score (response)")
+    left.set_title("Score under item dropout", fontsize=11)
+    right.set_ylabel("retention")
+    right.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    right.set_title("Retention under item dropout (never seen in training)", fontsize=11)
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {
+    "fig1_single_field_vs_full.png": fig_single_field_vs_full,
+    "fig2_field_dropout_effect.png": fig_dropout_effect,
+    "fig3_single_field_all_variants.png": fig_single_field_all,
+    "fig4_retention_by_field.png": fig_retention_by_field,
+    "fig5_item_dropout.png": fig_item_dropout,
+}
+
+
+def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
+    """Draw every figure the summary has data for; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in FIGURES.items():
+        if name.startswith(("fig1", "fig3", "fig4")) and not single_fields(summary):
+            continue
+        if name.startswith("fig5") and not item_levels(summary):
+            continue
+        if name.startswith("fig2") and not any(f"{b}+fd" in summary["scores"] for b in ("grpo", "humanlm")):
+            continue
+        fig = draw(summary)
+        fig.savefig(out_dir / name, dpi=130)
+        plt.close(fig)
+        written.append(out_dir / name)
+    return written

@@ -1,0 +1,84 @@
+"""The report a researcher reads: summary.json schema, CSV, markdown and the five figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from personadrop.data.humanual import example_from_row
+from personadrop.dropout import DEFAULT_CONDITIONS, parse_conditions
+from personadrop.errors import DataError
+from personadrop.evaluate.directory import EvaluationDir
+from personadrop.evaluate.runner import Variant, run_grid
+from personadrop.report.writer import write_report
+
+from conftest import humanual_row
+from grid_support import OverlapJudge, PartialCopy
+
+VARIANTS = {"sft": (0.5, 0.2), "grpo": (0.6, 0.2), "grpo+fd": (0.65, 0.5), "humanlm": (0.7, 0.3),
+            "humanlm+fd": (0.75, 0.6), "bayes": (0.9, 0.5)}
+
+
+def evaluate(path, examples, variants=VARIANTS, judge=None):
+    conditions = parse_conditions(list(DEFAULT_CONDITIONS))
+    meta = {"data": "handmade", "split": "test", "seed": 0, "judge": "overlap", "dimensions": ["response", "stance"],
+            "conditions": [c.name for c in conditions], "variants": {v: {"task": "response"} for v in variants}}
+    ev = EvaluationDir.create(path, meta, examples)
+    judge = judge or OverlapJudge()
+    run_grid(ev.store, [Variant(v, PartialCopy(v, *p)) for v, p in variants.items()], conditions, examples, judge,
+             seed=0, dimensions=("response", "stance"), progress=False)
+    ev.add_usage(judge.name, judge.usage)
+    return ev
+
+
+@pytest.fixture(scope="module")
+def examples():
+    rows = [humanual_row(i, completion=" ".join(f"w{i}_{j}" for j in range(20)), unseen_user=i % 5 == 0)
+            for i in range(60)]
+    return [example_from_row(r, split="test") for r in rows]
+
+
+def test_report_files_schema_and_invariants(tmp_path, examples):
+    evaluate(tmp_path / "eval", examples)
+    summary = write_report([tmp_path / "eval"], tmp_path / "report", resamples=300)
+    out = tmp_path / "report"
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert set(on_disk) >= {"scores", "retention", "dimensions", "judge", "ceiling", "by_user"}
+    assert set(on_disk["judge"]) == {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"}
+    assert on_disk["judge"]["calls"] == 16 * 60 * 2
+    for variant, by_condition in on_disk["scores"].items():
+        assert on_disk["retention"][variant]["full"] == pytest.approx(1.0)
+        for condition, est in by_condition.items():
+            assert set(est) == {"mean", "ci_low", "ci_high", "n"}
+            assert est["ci_low"] <= est["mean"] <= est["ci_high"], (variant, condition)
+    assert set(on_disk["by_user"]) == {"seen", "unseen"}
+    assert on_disk["by_user"]["unseen"]["sft"]["full"]["n"] == 12
+    assert on_disk["ceiling"]["full"] == pytest.approx(on_disk["scores"]["bayes"]["full"]["mean"], abs=1e-6)
+    assert on_disk == json.loads(json.dumps(summary, default=lambda x: None).replace("NaN", "null"))
+
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 * 16 * 60
+    assert {"variant", "condition", "example_id", "score_response", "score_stance", "reply"} <= set(rows[0])
+
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == ["fig1_single_field_vs_full.png", "fig2_field_dropout_effect.png",
+                       "fig3_single_field_all_variants.png", "fig4_retention_by_field.png", "fig5_item_dropout.png"]
+    report = (out / "report.md").read_text()
+    for needle in ("## Headline", "## Against the seed's claims", "+16%", "HumanLM + FD", "figures/fig5_item_dropout.png"):
+        assert needle in report
+
+    # Same results, same bytes.
+    write_report([tmp_path / "eval"], tmp_path / "again", resamples=300)
+    assert (tmp_path / "again" / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
+
+
+def test_report_refuses_mixed_judges_and_duplicate_variants(tmp_path, examples):
+    evaluate(tmp_path / "a", examples[:10], {"sft": (0.5, 0.2)})
+    evaluate(tmp_path / "b", examples[:10], {"sft": (0.5, 0.2)})
+    with pytest.raises(DataError, match="appears in both"):
+        write_report([tmp_path / "a", tmp_path / "b"], tmp_path / "r")
+    with pytest.raises(DataError, match="not an evaluation directory"):
+        write_report([tmp_path / "nothing"], tmp_path / "r")
