@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import PersonadropError
+from personadrop.judges.base import DIMENSIONS
 
 app = typer.Typer(
     name="personadrop",
@@ -101,6 +105,191 @@ def data_render(
         out.print(m["content"], markup=False, highlight=False)
     out.rule("visible")
     out.print(json.dumps(visible.visibility()), markup=False, highlight=False)
+
+
+# --------------------------------------------------------------------------- study, evaluate, report
+@app.command("study")
+def study_cmd(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Study config (YAML). Default: the embedded demo, configs/demo.yaml.")] = None,
+    profile: Annotated[Literal["quick", "default"], typer.Option(help="`quick`: a smoke run in about two minutes; `default`: the study.")] = "default",
+    judge: Annotated[str | None, typer.Option(help="Judge for the evaluation: exact, embedding, anthropic:<model>, openai:<model>[@url].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Study directory (resumed if it exists). Default: runs/<name>[-quick].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (runs, generations, judge calls, cost) and exit.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
+) -> None:
+    """Run the whole experiment: data -> train every variant -> evaluate under every condition -> report.
+
+    With no options it runs the embedded default (a synthetic persona world, a tiny model trained from
+    scratch and the exact judge) offline on a CPU. Every stage is resumable: run the same command again
+    after an interruption.
+    """
+    from personadrop.study import Study
+    from personadrop.study_config import load_study_config
+
+    cfg = load_study_config(config, profile, judge=judge, seed=seed)
+    out = out or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
+    study = Study(cfg, out, console=err, progress=progress)
+    if dry_run:
+        out_console = Console()
+        out_console.print(f"[bold]plan for study {cfg.name!r}[/] (profile {profile}, directory {out})", markup=True)
+        for line in study.plan().lines():
+            out_console.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+        return
+    summary = study.run()
+    _print_headline(summary)
+    out_path = out / "report"
+    Console().print(f"report: {out_path / 'report.md'}  figures: {out_path / 'figures'}  summary: {out_path / 'summary.json'}",
+                    markup=False, highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[list[str], typer.Option("--model", "-m", help="A training run directory or local checkpoint; repeat for several. `bayes` = the world's Bayes-optimal reference.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset: file, directory of splits or hub id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Evaluation directory (resumed if it exists).")],
+    conditions: Annotated[str, typer.Option(help="Space-separated condition names. Default: full, none, only:<each field>, items:0.1..0.9.")] = " ".join(DEFAULT_CONDITIONS),
+    judge: Annotated[str, typer.Option(help="exact, embedding, anthropic:<model> or openai:<model>[@base_url].")] = "exact",
+    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    max_examples: Annotated[int | None, typer.Option(help="Evaluate a seeded sample of this many examples.")] = None,
+    dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
+    seed: Annotated[int, typer.Option(help="Mask and sampling seed.")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned generations and judge calls/cost, then exit.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Evaluate simulators under missing-persona conditions and write scores to a resumable directory."""
+    import random
+
+    from personadrop.data.humanual import load_examples
+    from personadrop.dropout import parse_conditions
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.runner import plan_grid, run_grid
+    from personadrop.judges import make_judge, plan_cost
+
+    policies = parse_conditions(conditions)
+    dims = [d.strip() for d in dimensions.split(",") if d.strip()]
+    unknown = [d for d in dims if d not in DIMENSIONS]
+    if unknown or "response" not in dims:
+        raise PersonadropError(f"--dimensions must include response and come from {', '.join(DIMENSIONS)}")
+    examples = load_examples(data, split=split).examples
+    if max_examples is not None and len(examples) > max_examples:
+        keep = set(random.Random(seed).sample(range(len(examples)), max_examples))
+        examples = [e for i, e in enumerate(examples) if i in keep]
+    names = [_variant_name(m) for m in model]
+    if len(set(names)) != len(names):
+        raise PersonadropError(f"two --model values share the variant name ({', '.join(names)}); use distinct runs")
+    if dry_run:
+        store_plan = plan_grid(_open_store(out), names, policies, examples, judge, dims)
+        jp = plan_cost(judge, n_requests=store_plan.judge_requests_todo, generations_per_request=len(names))
+        console = Console()
+        console.print(f"{len(names)} variants x {len(policies)} conditions x {len(examples)} examples = "
+                      f"{store_plan.generations:,} generations ({store_plan.generations_todo:,} still to do)", markup=False)
+        console.print(jp.describe(), markup=False)
+        return
+    judge_obj = make_judge(judge)
+    judge_obj.check_ready()
+    variants = [_load_variant(m, n, data) for m, n in zip(model, names, strict=True)]
+    meta = {"data": data, "split": split, "seed": seed, "judge": judge_obj.name, "dimensions": dims,
+            "conditions": [p.name for p in policies], "variants": {v.name: {"task": v.task, "run": m} for v, m in zip(variants, model, strict=True)}}
+    ev = EvaluationDir.create(out, meta, examples)
+    try:
+        run_grid(ev.store, variants, policies, examples, judge_obj, seed=seed, dimensions=dims, progress=progress)
+    finally:
+        ev.add_usage(judge_obj.name, judge_obj.usage)
+        judge_obj.close()
+    Console().print(f"evaluation stored in {out}; `personadrop report {out} --out REPORT_DIR` writes the report",
+                    markup=False, highlight=False)
+
+
+@app.command("report")
+def report_cmd(
+    evaluations: Annotated[list[Path], typer.Argument(help="One or more evaluation directories (or study directories).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write summary.json, results.csv, report.md, figures/.")],
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
+) -> None:
+    """Summarize evaluations: means with 95% CIs, retention, gains, ceiling, figures and report.md."""
+    from personadrop.report.writer import write_report
+
+    dirs = [e / "eval" if (e / "study.yaml").exists() else e for e in evaluations]
+    summary = write_report(dirs, out, seed=seed, resamples=resamples)
+    _print_headline(summary)
+    Console().print(f"report: {out / 'report.md'}", markup=False, highlight=False)
+
+
+@app.command("judge-agreement")
+def judge_agreement_cmd(
+    results: Annotated[Path, typer.Argument(help="An evaluation (or study) directory holding generations.")],
+    judges: Annotated[str, typer.Option(help="Two judges, comma-separated, e.g. exact,anthropic:claude-haiku-4-5.")],
+    max_groups: Annotated[int | None, typer.Option(help="Re-score at most this many (condition, example) groups (a seeded sample).")] = None,
+    dimensions: Annotated[str | None, typer.Option(help="Comma-separated dimensions (default: those of the evaluation).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed for --max-groups.")] = 0,
+) -> None:
+    """Re-score stored generations with two judges and report their correlation per dimension."""
+    from personadrop.evaluate.agreement import agreement_requests
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.judges import judge_agreement, make_judge
+
+    names = [j.strip() for j in judges.split(",") if j.strip()]
+    if len(names) != 2:
+        raise PersonadropError("--judges takes exactly two judges, comma-separated")
+    ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
+    dims = [d.strip() for d in dimensions.split(",")] if dimensions else ev.meta.get("dimensions", ["response"])
+    requests = agreement_requests(ev, dims, max_groups=max_groups, seed=seed)
+    judge_a, judge_b = make_judge(names[0]), make_judge(names[1])
+    for j in (judge_a, judge_b):
+        j.check_ready()
+    try:
+        report = judge_agreement(requests, judge_a, judge_b)
+    finally:
+        judge_a.close()
+        judge_b.close()
+    path = ev.path / f"agreement_{_slug(names[0])}__{_slug(names[1])}.json"
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    Console().print(report.table())
+    Console().print(f"written to {path}", markup=False, highlight=False)
+
+
+def _variant_name(model: str) -> str:
+    if model == "bayes":
+        return "bayes"
+    meta = Path(model) / "run.json"
+    if meta.exists():
+        return str(json.loads(meta.read_text()).get("name") or Path(model).name)
+    return Path(model).name
+
+
+def _load_variant(model: str, name: str, data: str):
+    from personadrop.evaluate.runner import Variant
+
+    if model == "bayes":
+        from personadrop.study import bayes_simulator
+
+        return Variant("bayes", bayes_simulator(Path(data)), "response")
+    from personadrop.models.checkpoint import load_simulator
+
+    sim = load_simulator(model, name=name)
+    return Variant(name, sim, getattr(sim, "inference_task", "response"))
+
+
+def _open_store(out: Path):
+    from personadrop.evaluate.store import ResultsStore
+
+    return ResultsStore(out) if out.exists() else ResultsStore(Path(tempfile.mkdtemp()))
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _print_headline(summary: dict) -> None:
+    from personadrop.report.writer import headline
+
+    rows = headline(summary)
+    table = Table(*rows[0].keys(), title="headline (alignment score, 95% CI)", title_justify="left")
+    for r in rows:
+        table.add_row(*r.values())
+    Console().print(table)
 
 
 # --------------------------------------------------------------------------- entry point

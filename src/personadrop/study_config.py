@@ -1,0 +1,162 @@
+"""The study's configuration: one YAML file, plain values, validated once; profiles override parts of it.
+
+Resolution order: the built-in defaults (the embedded synthetic world, the tiny model, the exact judge)
+<- the config file <- the chosen profile's overrides (``quick`` or ``default``) <- command-line options.
+The resolved config is written into the study directory, so a study can be re-run from that file alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from personadrop.dropout import DEFAULT_CONDITIONS, parse_condition
+from personadrop.errors import ConfigError
+from personadrop.judges.base import DIMENSIONS
+
+VARIANTS = ("sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd", "bayes")
+PROFILES = ("quick", "default")
+
+
+class _Plain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldSpec(_Plain):
+    """The embedded default: a synthetic world generated into the study directory."""
+
+    users: int | None = Field(None, ge=10)
+    posts: int | None = Field(None, ge=10)
+    seed: int | None = None  # default: the study's seed
+    config: str | None = None  # a world config file (signal table, sizes, ...)
+    options: dict[str, Any] = Field(default_factory=dict)  # WorldConfig fields
+
+
+class DataSpec(_Plain):
+    """Where examples come from: a synthetic ``world``, or HUMANUAL-style ``path`` (files, dir or hub id)."""
+
+    world: WorldSpec | None = None
+    path: str | None = None
+    eval_split: str = "test"
+    max_eval_examples: int | None = Field(400, ge=1)  # a seeded sample of the split; None: all of it
+    on_bad_row: Literal["stop", "skip"] = "stop"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if self.world is not None and self.path is not None:
+            raise ValueError("data needs one of `world` (synthetic) or `path` (files, directory or hub id), not both")
+        if self.world is None and self.path is None:
+            self.world = WorldSpec()  # the embedded default
+        return self
+
+
+class EvaluationSpec(_Plain):
+    conditions: list[str] = Field(default_factory=lambda: list(DEFAULT_CONDITIONS))
+    dimensions: list[str] = Field(default_factory=lambda: list(DIMENSIONS))
+    judge_batch_size: int = Field(64, ge=1)  # (condition, example) groups per judge.score call
+    decoding: dict[str, Any] = Field(default_factory=dict)  # simulator decoding (temperature, batch_size, ...)
+
+    @field_validator("conditions")
+    @classmethod
+    def _conditions(cls, names: list[str]) -> list[str]:
+        canonical = [parse_condition(n).name for n in names]  # raises ConditionError on a bad name
+        if "full" not in canonical:
+            raise ValueError("conditions must include `full`: retention is measured against it")
+        return list(dict.fromkeys(canonical))
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, dims: list[str]) -> list[str]:
+        unknown = [d for d in dims if d not in DIMENSIONS]
+        if unknown or "response" not in dims:
+            raise ValueError(f"dimensions must include `response` and come from {', '.join(DIMENSIONS)}")
+        return dims
+
+
+class StudyConfig(_Plain):
+    name: str = "demo"
+    seed: int = 0
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: dict[str, Any] = Field(default_factory=dict)  # TrainConfig.model: preset, or path (+ lora)
+    field_dropout: float = Field(0.6, gt=0, le=1)  # the p of every "+fd" variant
+    training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
+    training_profile: Literal["quick", "default"] = "default"
+    variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
+    judge: str = "exact"  # scores the evaluation
+    reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge
+    judge_options: dict[str, Any] = Field(default_factory=dict)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    bootstrap_resamples: int = Field(2000, ge=100)
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, names: list[str]) -> list[str]:
+        unknown = [v for v in names if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"unknown variant {', '.join(unknown)}; variants are {', '.join(VARIANTS)}")
+        return [v for v in VARIANTS if v in names]
+
+    @model_validator(mode="after")
+    def _bayes_needs_a_world(self) -> StudyConfig:
+        if "bayes" in self.variants and self.data.world is None:
+            raise ValueError("the `bayes` variant exists only for a synthetic world; remove it for real data")
+        return self
+
+    @property
+    def trained_variants(self) -> list[str]:
+        return [v for v in self.variants if v != "bayes"]
+
+
+def load_study_config(path: str | Path | None = None, profile: str = "default", **overrides: Any) -> StudyConfig:
+    """Read a study config (None: the built-in demo), apply a profile and top-level overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a study config must be a mapping of settings")
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; profiles are {', '.join(PROFILES)}")
+    builtin = {"quick": QUICK_PROFILE}.get(profile, {})
+    merged = _merge(_merge(raw, builtin), (raw.get("profiles") or {}).get(profile, {}))
+    merged = _merge(merged, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return StudyConfig(**merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        source = f"{path}: " if path else ""
+        raise ConfigError(f"{source}{where}: {first['msg']}") from None
+
+
+def dump_config(cfg: StudyConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json", exclude={"profiles"}), sort_keys=False)
+
+
+# Built in so that `--profile quick` is quick for any config: smaller data and a few training steps.
+QUICK_PROFILE: dict[str, Any] = {
+    "training_profile": "quick",
+    "data": {"max_eval_examples": 60},
+    "bootstrap_resamples": 500,
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
