@@ -131,9 +131,11 @@ def study_cmd(
     out = out or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
     study = Study(cfg, out, console=err, progress=progress)
     if dry_run:
+        lines = study.plan().lines()
         out_console = Console()
-        out_console.print(f"[bold]plan for study {cfg.name!r}[/] (profile {profile}, directory {out})", markup=True)
-        for line in study.plan().lines():
+        out_console.print(f"[bold]plan for study {cfg.name!r}[/] (profile {profile}, directory {out})", markup=True,
+                          soft_wrap=True)
+        for line in lines:
             out_console.print("  " + line, markup=False, highlight=False, soft_wrap=True)
         return
     summary = study.run()

@@ -112,6 +112,7 @@ class Study:
         runs = []
         for variant in self.cfg.trained_variants:
             method, fd = METHOD_OF[variant]
+            self._train_config(variant)  # validates the training settings without touching data or weights
             warm = self._warm_start_name(variant)
             runs.append({"variant": variant, "method": method, "field_dropout": self.cfg.field_dropout if fd else None,
                          "warm_start": warm, "done": (self._run_dir(variant) / "run.json").exists()
@@ -148,24 +149,31 @@ class Study:
     def _train(self, variant: str, data_dir: Path, runs: dict[str, Any], reward_judge: Any) -> Path:
         from personadrop.train.variant import train_variant
 
-        method, fd = METHOD_OF[variant]
+        method, _ = METHOD_OF[variant]
         warm = self._warm_start_name(variant)
-        options = {**self.cfg.training}
-        if self.cfg.model:
-            options["model"] = self.cfg.model
         run = train_variant(
             method,
             str(data_dir) if self.cfg.data.world is not None else self.cfg.data.path,
             self._run_dir(variant),
-            field_dropout=self.cfg.field_dropout if fd else None,
+            config=self._train_config(variant),
             profile=self.cfg.training_profile,
             judge=reward_judge,
             warm_start=runs[warm] if warm else None,
             name=variant,
-            seed=self.cfg.seed,
-            **options,
         )
         return run.path
+
+    def _train_config(self, variant: str) -> Any:
+        from personadrop.train.config import resolve_config
+
+        method, fd = METHOD_OF[variant]
+        options = {**self.cfg.training, "seed": self.cfg.seed}
+        if self.cfg.model:
+            options["model"] = self.cfg.model
+        if self.cfg.reward_judge or self.cfg.judge:
+            options["judge"] = self.cfg.reward_judge or self.cfg.judge
+        return resolve_config(method, profile=self.cfg.training_profile,
+                              field_dropout=self.cfg.field_dropout if fd else None, **options)
 
     def _evaluate(self, data_dir: Path, runs: dict[str, Path], judge: Any) -> None:
         from personadrop.evaluate.directory import EvaluationDir
