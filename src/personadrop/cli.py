@@ -107,6 +107,55 @@ def data_render(
     out.print(json.dumps(visible.visibility()), markup=False, highlight=False)
 
 
+# --------------------------------------------------------------------------- world (the synthetic persona world)
+@app.command("world")
+def world_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write: train/val/test.jsonl, traits.jsonl, world.json.")],
+    seed: Annotated[int | None, typer.Option(help="World seed (default: the config's, else 0). Same seed, same files.")] = None,
+    users: Annotated[int | None, typer.Option(help="Number of users (default 320).")] = None,
+    posts: Annotated[int | None, typer.Option(help="Number of distinct posts (default 1200).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="World config (YAML/JSON): sizes, priors, signal table, noise.")] = None,
+    ceiling: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Print the field-informativeness (ceiling) table.")] = True,
+) -> None:
+    """Write a synthetic persona world (HUMANUAL schema plus true latent states) and print its ceilings.
+
+    The ceiling of a condition is the mean exact-judge response score of the world's Bayes-optimal reference
+    on the test split when only that part of the persona is visible: how much each field can tell.
+    """
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from personadrop.data.world import generate_world, load_world_config, world_config, write_world
+    from personadrop.models.bayes import CEILING_CONDITIONS, BayesSimulator, ceiling_table
+
+    sizes = {"seed": seed, "users": users, "posts": posts}
+    cfg = load_world_config(config, **sizes) if config is not None else world_config(**sizes)
+    started = time.perf_counter()
+    with err.status("generating the world"):
+        world = generate_world(cfg)
+        record = write_world(world, out_dir)
+    elapsed = time.perf_counter() - started
+    counts = record["counts"]
+    head = Table(title=f"world {out_dir} (seed {cfg.seed}, {elapsed:.1f} s)", show_header=False, title_justify="left")
+    head.add_row("users", f"{counts['users']} ({counts['unseen_users']} never in training)")
+    head.add_row("posts", f"{counts['posts']} (" + ", ".join(f"{s} {n}" for s, n in counts["posts_per_split"].items()) + ")")
+    head.add_row("rows", ", ".join(f"{s} {n}" for s, n in counts["rows"].items()))
+    head.add_row("unseen-user rows", ", ".join(f"{s} {n}" for s, n in counts["unseen_user_rows"].items()))
+    out.print(head)
+    if not ceiling:
+        return
+    test = world.split("test")
+    with Progress(TextColumn("ceiling"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("ceiling", total=len(CEILING_CONDITIONS))
+        rows = ceiling_table(test, BayesSimulator(cfg), CEILING_CONDITIONS, on_condition=lambda _: bar.advance(task))
+    table = Table("condition", "ceiling (test)", "unseen users", "n / unseen n",
+                  title="field informativeness: Bayes-optimal exact-judge response score", title_justify="left")
+    for r in rows:
+        table.add_row(r.condition, f"{r.mean:.3f}", f"{r.unseen_mean:.3f}", f"{r.n} / {r.unseen_n}")
+    out.print(table)
+
+
 # --------------------------------------------------------------------------- study, evaluate, report
 @app.command("study")
 def study_cmd(
