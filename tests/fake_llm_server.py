@@ -32,6 +32,13 @@ def marker_score(text: str) -> float:
     return float(m.group(1)) if m else 0.5
 
 
+class _Server(ThreadingHTTPServer):
+    # The stdlib's default listen backlog (5) drops bursts of concurrent connections, which clients
+    # then retry a second later; a real API front end accepts them.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Seen:
     """One request as the server saw it."""
@@ -58,8 +65,7 @@ class FakeLLMServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property

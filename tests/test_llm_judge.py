@@ -91,6 +91,8 @@ def test_a_rejected_call_is_not_retried(server, keys):
 
 def test_the_deadline_bounds_a_call_that_keeps_hanging(server, keys):
     server.default = "hang"
+    import openai  # noqa: F401  (imported up front so the timing below is judging, not importing)
+
     judge = judge_for(server, "openai", None, max_attempts=10, call_timeout=0.3, deadline=0.7)
     start = time.monotonic()
     scores = judge.score(requests_with_markers(1, 2))
