@@ -12,14 +12,14 @@ from fake_llm_server import FakeLLMServer
 
 
 @pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
+def llm_server() -> Iterator[FakeLLMServer]:
     """A fresh fake Anthropic/OpenAI server on 127.0.0.1 for one test."""
     with FakeLLMServer(hang_seconds=2.0) as s:
         yield s
 
 
 @pytest.fixture
-def keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def llm_keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Fake API keys in the environment; tests check they never leak into files or logs."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET["anthropic"])
     monkeypatch.setenv("OPENAI_API_KEY", SECRET["openai"])

@@ -14,7 +14,7 @@ from personadrop.judges import JudgeRequest, judge_agreement
 from personadrop.judges.agreement import compare_scores
 from personadrop.judges.base import Judge
 
-# The fake server and API-key fixtures (`server`, `keys`).
+# The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
 
 
@@ -80,11 +80,11 @@ def test_mismatched_score_lists_are_refused():
         compare_scores(reqs, [[0.1, 0.2], [0.1]], [[0.1, 0.2], [0.3, 0.4]])
 
 
-def test_an_llm_judge_against_a_local_one(server, keys):
+def test_an_llm_judge_against_a_local_one(llm_server, llm_keys):
     from fake_llm_server import marker_score
 
     reqs = requests_with_markers(4, 3, dimension="emotion")
-    llm = judge_for(server, "anthropic", None)
+    llm = judge_for(llm_server, "anthropic", None)
     report = judge_agreement(reqs, llm, TableJudge("marker", lambda t: marker_score(t) / 2))
     row = report.row("emotion")
     assert row.n == 12 and row.pearson == pytest.approx(1.0) and row.spearman == pytest.approx(1.0)

@@ -22,9 +22,9 @@ def test_llm_specs_resolve_backend_model_and_base_url():
     assert parse_llm_spec("openai:gpt-5-mini") == ("openai", "gpt-5-mini", None)
 
 
-def test_the_embedding_judge_resolves_and_drops_options_it_has_no_use_for(tmp_path):
-    j = make_judge("embedding", cache_dir=tmp_path, seed=3)
-    assert j.name == "embedding"
+def test_local_judges_resolve_and_drop_shared_options_they_have_no_use_for(tmp_path):
+    assert make_judge("embedding", cache_dir=tmp_path, seed=3).name == "embedding"
+    assert make_judge("exact", cache_dir=tmp_path, seed=3).name == "exact"
 
 
 @pytest.mark.parametrize(

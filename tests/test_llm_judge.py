@@ -14,66 +14,66 @@ from llm_judge_support import expected_scores, judge_for, requests_with_markers
 from personadrop.judges import JudgeRequest
 from personadrop.judges.backends import BackendUnusable
 
-# The fake server and API-key fixtures (`server`, `keys`).
+# The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
 
 APIS = ["anthropic", "openai"]
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_scores_come_back_in_request_order_although_candidates_are_shuffled(server, keys, api, aita_posts):
+def test_scores_come_back_in_request_order_although_candidates_are_shuffled(llm_server, llm_keys, api, aita_posts):
     posts = [p["post"] for p in list(aita_posts.values())[:6]]  # real, messy context text
     reqs = [
         JudgeRequest(f"ex{i}", post, "YTA, you should have told her.",
                      tuple(f"take {j} score={(6 * i + j + 1) / 40:.3f}" for j in range(6)))
         for i, post in enumerate(posts)
     ]
-    judge = judge_for(server, api, None)
+    judge = judge_for(llm_server, api, None)
     assert judge.score(reqs) == expected_scores(reqs)
     # One call per request, and the judge did not read candidates in the order they were given.
-    assert server.requests == len(reqs)
+    assert llm_server.requests == len(reqs)
     # Calls arrive concurrently, in any order: match each call to its request by its set of candidates.
     shown = {frozenset(text for _, text in seen.candidates): [text for _, text in seen.candidates]
-             for seen in server.seen}
+             for seen in llm_server.seen}
     assert set(shown) == {frozenset(r.generations) for r in reqs}
     assert any(shown[frozenset(r.generations)] != list(r.generations) for r in reqs)
-    assert all(seen.api == api for seen in server.seen)
+    assert all(seen.api == api for seen in llm_server.seen)
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_transient_faults_are_retried_until_they_succeed(server, keys, api):
-    server.script.extend(["429", "500", "broken", "hang", "wrong-ids"])
+def test_transient_faults_are_retried_until_they_succeed(llm_server, llm_keys, api):
+    llm_server.script.extend(["429", "500", "broken", "hang", "wrong-ids"])
     reqs = requests_with_markers(1, 3)
-    judge = judge_for(server, api, None, max_attempts=6)
+    judge = judge_for(llm_server, api, None, max_attempts=6)
     assert judge.score(reqs) == expected_scores(reqs)
-    assert server.requests == 6  # five faults, then the answer
+    assert llm_server.requests == 6  # five faults, then the answer
     assert judge.usage.calls == 6 and judge.retries == 5 and judge.usage.failures == 0
 
 
-def test_a_repairable_answer_needs_no_second_call(server, keys):
-    server.script.append("fenced")
+def test_a_repairable_answer_needs_no_second_call(llm_server, llm_keys):
+    llm_server.script.append("fenced")
     reqs = requests_with_markers(1, 2)
-    judge = judge_for(server, "anthropic", None)
+    judge = judge_for(llm_server, "anthropic", None)
     assert judge.score(reqs) == expected_scores(reqs)
-    assert server.requests == 1
+    assert llm_server.requests == 1
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_permanent_fault_gives_nan_and_counted_failures_never_zero(server, keys, api):
-    server.default = "503"
+def test_a_permanent_fault_gives_nan_and_counted_failures_never_zero(llm_server, llm_keys, api):
+    llm_server.default = "503"
     reqs = requests_with_markers(2, 3)
-    judge = judge_for(server, api, None, max_attempts=3)
+    judge = judge_for(llm_server, api, None, max_attempts=3)
     scores = judge.score(reqs)
     assert all(math.isnan(s) for row in scores for s in row)
     assert judge.usage.failures == 6 and judge.summary()["failures"] == 6
-    assert server.requests == 2 * 3  # the retry budget, and not one request more
-    assert judge.usage.calls == server.requests
+    assert llm_server.requests == 2 * 3  # the retry budget, and not one request more
+    assert judge.usage.calls == llm_server.requests
 
 
-def test_only_the_failing_call_is_missing(server, keys):
-    server.script.extend(["ok", "503"])  # one call in flight at a time: the second one fails for good
+def test_only_the_failing_call_is_missing(llm_server, llm_keys):
+    llm_server.script.extend(["ok", "503"])  # one call in flight at a time: the second one fails for good
     reqs = requests_with_markers(3, 2)
-    judge = judge_for(server, "openai", None, max_attempts=1, concurrency=1)
+    judge = judge_for(llm_server, "openai", None, max_attempts=1, concurrency=1)
     scores = judge.score(reqs)
     missing = [all(math.isnan(s) for s in row) for row in scores]
     assert missing.count(True) == 1 and judge.usage.failures == 2
@@ -82,54 +82,54 @@ def test_only_the_failing_call_is_missing(server, keys):
             assert row == exp
 
 
-def test_a_rejected_call_is_not_retried(server, keys):
-    server.default = "400"
-    judge = judge_for(server, "anthropic", None, max_attempts=5)
+def test_a_rejected_call_is_not_retried(llm_server, llm_keys):
+    llm_server.default = "400"
+    judge = judge_for(llm_server, "anthropic", None, max_attempts=5)
     assert all(math.isnan(s) for s in judge.score(requests_with_markers(1, 2))[0])
-    assert server.requests == 1 and judge.usage.failures == 2
+    assert llm_server.requests == 1 and judge.usage.failures == 2
 
 
-def test_the_deadline_bounds_a_call_that_keeps_hanging(server, keys):
-    server.default = "hang"
+def test_the_deadline_bounds_a_call_that_keeps_hanging(llm_server, llm_keys):
+    llm_server.default = "hang"
     import openai  # noqa: F401  (imported up front so the timing below is judging, not importing)
 
-    judge = judge_for(server, "openai", None, max_attempts=10, call_timeout=0.3, deadline=0.7)
+    judge = judge_for(llm_server, "openai", None, max_attempts=10, call_timeout=0.3, deadline=0.7)
     start = time.monotonic()
     scores = judge.score(requests_with_markers(1, 2))
     assert all(math.isnan(s) for s in scores[0])
     assert time.monotonic() - start < 1.5
-    assert server.requests <= 3  # far below max_attempts: the deadline, not the attempt count, ended it
+    assert llm_server.requests <= 3  # far below max_attempts: the deadline, not the attempt count, ended it
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_bad_key_stops_the_run_with_one_clear_error(server, keys, api):
-    server.default = "401"
-    judge = judge_for(server, api, None)
+def test_a_bad_key_stops_the_run_with_one_clear_error(llm_server, llm_keys, api):
+    llm_server.default = "401"
+    judge = judge_for(llm_server, api, None)
     with pytest.raises(BackendUnusable) as err:
         judge.score(requests_with_markers(4, 2))
     assert "401" in str(err.value) and "\n" not in str(err.value)
-    assert keys[api] not in str(err.value)
-    assert server.requests <= 4  # no retries of an authentication failure
+    assert llm_keys[api] not in str(err.value)
+    assert llm_server.requests <= 4  # no retries of an authentication failure
 
 
-def test_batching_puts_all_generations_of_a_request_in_one_call(server, keys):
+def test_batching_puts_all_generations_of_a_request_in_one_call(llm_server, llm_keys):
     reqs = requests_with_markers(3, 4)
-    assert judge_for(server, "anthropic", None).score(reqs) == expected_scores(reqs)
-    assert server.requests == 3
-    assert judge_for(server, "anthropic", None, batch_size=1).score(reqs) == expected_scores(reqs)
-    assert server.requests == 3 + 12
-    assert judge_for(server, "anthropic", None, batch_size=3).score(reqs) == expected_scores(reqs)
-    assert server.requests == 3 + 12 + 6
+    assert judge_for(llm_server, "anthropic", None).score(reqs) == expected_scores(reqs)
+    assert llm_server.requests == 3
+    assert judge_for(llm_server, "anthropic", None, batch_size=1).score(reqs) == expected_scores(reqs)
+    assert llm_server.requests == 3 + 12
+    assert judge_for(llm_server, "anthropic", None, batch_size=3).score(reqs) == expected_scores(reqs)
+    assert llm_server.requests == 3 + 12 + 6
 
 
-def test_identical_requests_share_one_call(server, keys):
+def test_identical_requests_share_one_call(llm_server, llm_keys):
     reqs = requests_with_markers(2, 2)
-    judge = judge_for(server, "openai", None)
+    judge = judge_for(llm_server, "openai", None)
     assert judge.score([*reqs, reqs[0], reqs[0]]) == expected_scores([*reqs, reqs[0], reqs[0]])
-    assert server.requests == 2
+    assert llm_server.requests == 2
 
 
-def test_concurrency_is_limited(keys):
+def test_concurrency_is_limited(llm_keys):
     from fake_llm_server import FakeLLMServer
 
     with FakeLLMServer(latency=0.05) as slow:
@@ -139,19 +139,19 @@ def test_concurrency_is_limited(keys):
         assert 2 <= slow.max_in_flight <= 3
 
 
-def test_state_dimensions_use_their_own_prompt(server, keys):
+def test_state_dimensions_use_their_own_prompt(llm_server, llm_keys):
     reqs = requests_with_markers(1, 2, dimension="stance")
     reqs.append(JudgeRequest("w", "ctx", "ref", ("a score=0.3",), "emotion", {"emotion": "mild annoyance at OP"}))
-    judge = judge_for(server, "anthropic", None)
+    judge = judge_for(llm_server, "anthropic", None)
     assert judge.score(reqs) == expected_scores(reqs)
-    systems = [seen.body["system"] for seen in server.seen]
+    systems = [seen.body["system"] for seen in llm_server.seen]
     assert len(set(systems)) == 2
-    assert any("mild annoyance at OP" in str(seen.body["messages"]) for seen in server.seen)
+    assert any("mild annoyance at OP" in str(seen.body["messages"]) for seen in llm_server.seen)
 
 
-def test_score_works_inside_a_running_event_loop_and_from_threads(server, keys):
+def test_score_works_inside_a_running_event_loop_and_from_threads(llm_server, llm_keys):
     reqs = requests_with_markers(2, 2)
-    judge = judge_for(server, "openai", None)
+    judge = judge_for(llm_server, "openai", None)
 
     async def from_async_code() -> list[list[float]]:
         return judge.score(reqs)
@@ -164,28 +164,28 @@ def test_score_works_inside_a_running_event_loop_and_from_threads(server, keys):
     for t in threads:
         t.join()
     assert results == [expected_scores(reqs)] * 3
-    assert judge.usage.calls == server.requests == 8
+    assert judge.usage.calls == llm_server.requests == 8
 
 
-def test_empty_requests_make_no_call(server, keys):
-    judge = judge_for(server, "anthropic", None)
+def test_empty_requests_make_no_call(llm_server, llm_keys):
+    judge = judge_for(llm_server, "anthropic", None)
     assert judge.score([]) == []
     assert judge.score([JudgeRequest("e", "c", "r", ())]) == [[]]
-    assert server.requests == 0
+    assert llm_server.requests == 0
 
 
-def test_openai_sends_temperature_zero_and_anthropic_sends_none(server, keys, tmp_path: Path):
+def test_openai_sends_temperature_zero_and_anthropic_sends_none(llm_server, llm_keys, tmp_path: Path):
     reqs = requests_with_markers(1, 1)
-    judge_for(server, "openai", None).score(reqs)
-    judge_for(server, "anthropic", None).score(reqs)
-    openai_body, anthropic_body = server.seen[0].body, server.seen[1].body
+    judge_for(llm_server, "openai", None).score(reqs)
+    judge_for(llm_server, "anthropic", None).score(reqs)
+    openai_body, anthropic_body = llm_server.seen[0].body, llm_server.seen[1].body
     assert openai_body["temperature"] == 0 and openai_body["response_format"]["type"] == "json_schema"
     assert "temperature" not in anthropic_body and anthropic_body["output_config"]["format"]["type"] == "json_schema"
 
 
-def test_a_requests_per_minute_limit_is_kept(server, keys):
-    judge = judge_for(server, "openai", None, requests_per_minute=1200, concurrency=16)  # 20/s, bursts of 20
+def test_a_requests_per_minute_limit_is_kept(llm_server, llm_keys):
+    judge = judge_for(llm_server, "openai", None, requests_per_minute=1200, concurrency=16)  # 20/s, bursts of 20
     start = time.monotonic()
     judge.score(requests_with_markers(30, 1))
     assert time.monotonic() - start >= 0.45  # the ten calls past the burst wait 50 ms each
-    assert server.requests == 30
+    assert llm_server.requests == 30

@@ -16,87 +16,87 @@ from personadrop.judges.backends import MissingAPIKeyError
 from personadrop.judges.cache import CACHE_FILE, JudgeCache, cache_key
 from personadrop.judges.pricing import Price, cost_usd, load_prices, price_for
 
-# The fake server and API-key fixtures (`server`, `keys`).
+# The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
 
 
 @pytest.mark.parametrize("api", ["anthropic", "openai"])
-def test_a_second_run_is_served_from_the_cache_with_zero_requests(server, keys, api, tmp_path: Path):
+def test_a_second_run_is_served_from_the_cache_with_zero_requests(llm_server, llm_keys, api, tmp_path: Path):
     reqs = requests_with_markers(4, 3)
-    first = judge_for(server, api, tmp_path)
+    first = judge_for(llm_server, api, tmp_path)
     scores = first.score(reqs)
     first.close()
-    assert scores == expected_scores(reqs) and server.requests == 4
+    assert scores == expected_scores(reqs) and llm_server.requests == 4
     assert (tmp_path / CACHE_FILE).is_file()
 
-    again = judge_for(server, api, tmp_path)
+    again = judge_for(llm_server, api, tmp_path)
     assert again.score(reqs) == scores
-    assert server.requests == 4  # not one new request
+    assert llm_server.requests == 4  # not one new request
     assert again.usage.calls == 0 and again.usage.cache_hits == 4 and again.usage.cost_usd == 0
 
 
-def test_the_cache_key_covers_model_rubric_settings_and_inputs(server, keys, tmp_path: Path):
+def test_the_cache_key_covers_model_rubric_settings_and_inputs(llm_server, llm_keys, tmp_path: Path):
     reqs = requests_with_markers(1, 2)
-    judge_for(server, "openai", tmp_path).score(reqs)
-    judge_for(server, "openai", tmp_path, temperature=0.3).score(reqs)  # other decoding settings
-    judge_for(server, "openai", tmp_path, seed=1).score(reqs)  # another shuffle
-    judge_for(server, "anthropic", tmp_path).score(reqs)  # another backend
-    assert server.requests == 4
+    judge_for(llm_server, "openai", tmp_path).score(reqs)
+    judge_for(llm_server, "openai", tmp_path, temperature=0.3).score(reqs)  # other decoding settings
+    judge_for(llm_server, "openai", tmp_path, seed=1).score(reqs)  # another shuffle
+    judge_for(llm_server, "anthropic", tmp_path).score(reqs)  # another backend
+    assert llm_server.requests == 4
     changed = [type(reqs[0])("ex0", reqs[0].context, reqs[0].reference, (*reqs[0].generations[:1], "new score=0.2"))]
-    judge_for(server, "openai", tmp_path).score(changed)  # other inputs
-    assert server.requests == 5
-    judge_for(server, "openai", tmp_path).score(reqs)  # same again: cached
-    assert server.requests == 5
+    judge_for(llm_server, "openai", tmp_path).score(changed)  # other inputs
+    assert llm_server.requests == 5
+    judge_for(llm_server, "openai", tmp_path).score(reqs)  # same again: cached
+    assert llm_server.requests == 5
 
 
-def test_failures_are_not_cached(server, keys, tmp_path: Path):
+def test_failures_are_not_cached(llm_server, llm_keys, tmp_path: Path):
     reqs = requests_with_markers(2, 2)
-    server.default = "500"
-    failed = judge_for(server, "anthropic", tmp_path, max_attempts=2).score(reqs)
+    llm_server.default = "500"
+    failed = judge_for(llm_server, "anthropic", tmp_path, max_attempts=2).score(reqs)
     assert all(math.isnan(s) for row in failed for s in row)
-    server.default = "ok"
-    retried = judge_for(server, "anthropic", tmp_path)
+    llm_server.default = "ok"
+    retried = judge_for(llm_server, "anthropic", tmp_path)
     assert retried.score(reqs) == expected_scores(reqs)
     assert retried.usage.calls == 2 and retried.usage.cache_hits == 0
 
 
-def test_usage_and_cost_add_up_to_what_the_api_reported(server, keys):
-    server.script.extend(["broken", "429"])  # a billed malformed answer and an unbilled 429
+def test_usage_and_cost_add_up_to_what_the_api_reported(llm_server, llm_keys):
+    llm_server.script.extend(["broken", "429"])  # a billed malformed answer and an unbilled 429
     prices = {"judge-test-model": {"input": 2.0, "output": 10.0}}
-    judge = judge_for(server, "openai", None, prices=prices)
+    judge = judge_for(llm_server, "openai", None, prices=prices)
     judge.score(requests_with_markers(5, 3))
     u = judge.usage
-    assert u.calls == server.requests == 7
-    assert (u.input_tokens, u.output_tokens) == (server.input_tokens, server.output_tokens)
-    assert u.cost_usd == pytest.approx((server.input_tokens * 2.0 + server.output_tokens * 10.0) / 1e6)
+    assert u.calls == llm_server.requests == 7
+    assert (u.input_tokens, u.output_tokens) == (llm_server.input_tokens, llm_server.output_tokens)
+    assert u.cost_usd == pytest.approx((llm_server.input_tokens * 2.0 + llm_server.output_tokens * 10.0) / 1e6)
     summary = judge.summary()
     assert {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"} <= summary.keys()
 
 
-def test_no_api_key_reaches_any_written_file_or_log(server, keys, tmp_path: Path, caplog):
+def test_no_api_key_reaches_any_written_file_or_log(llm_server, llm_keys, tmp_path: Path, caplog):
     run_dir = tmp_path / "run"
     with caplog.at_level(logging.DEBUG):  # the SDKs' own debug logging included
         for api in ("anthropic", "openai"):
-            server.script.extend(["400-echo", "500"])  # the first error message quotes the key back
-            judge = judge_for(server, api, run_dir)
+            llm_server.script.extend(["400-echo", "500"])  # the first error message quotes the key back
+            judge = judge_for(llm_server, api, run_dir)
             judge.score(requests_with_markers(3, 2, dimension="goal"))
             if api == "anthropic":
-                server.script.append("401")
+                llm_server.script.append("401")
                 with pytest.raises(PersonadropError) as err:
                     judge.score(requests_with_markers(1, 2, dimension="value"))
-                assert keys[api] not in str(err.value)
+                assert llm_keys[api] not in str(err.value)
             (run_dir / f"summary-{api}.json").write_text(str(judge.summary()))
             judge.close()
-    assert any(keys["anthropic"] in seen.authorization for seen in server.seen)  # the key was really used
-    assert any(keys["openai"] in seen.authorization for seen in server.seen)
+    assert any(llm_keys["anthropic"] in seen.authorization for seen in llm_server.seen)  # the key was really used
+    assert any(llm_keys["openai"] in seen.authorization for seen in llm_server.seen)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == CACHE_FILE for p in written)
     for path in written:
         blob = path.read_bytes()
-        for key in keys.values():
+        for key in llm_keys.values():
             assert key.encode() not in blob, f"{path} holds an API key"
     assert "upstream refused" in caplog.text  # the echoed error was logged, scrubbed
-    for key in keys.values():
+    for key in llm_keys.values():
         assert key not in caplog.text
 
 
@@ -112,17 +112,17 @@ def test_a_missing_key_is_one_line_naming_the_variable_before_any_call(monkeypat
         judge.score(requests_with_markers(1, 1))
 
 
-def test_a_loopback_server_needs_no_key(server, monkeypatch):
+def test_a_loopback_server_needs_no_key(llm_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    judge = judge_for(server, "openai", None)
+    judge = judge_for(llm_server, "openai", None)
     judge.check_ready()
     reqs = requests_with_markers(1, 2)
     assert judge.score(reqs) == expected_scores(reqs)
 
 
-def test_a_cached_run_needs_no_key(server, keys, tmp_path: Path, monkeypatch):
+def test_a_cached_run_needs_no_key(llm_server, llm_keys, tmp_path: Path, monkeypatch):
     reqs = requests_with_markers(2, 2)
-    judge_for(server, "anthropic", tmp_path).score(reqs)
+    judge_for(llm_server, "anthropic", tmp_path).score(reqs)
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     cached = make_judge("anthropic:judge-test-model@https://judge.example.invalid", cache_dir=tmp_path)
     assert cached.score(reqs) == expected_scores(reqs)
