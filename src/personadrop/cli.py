@@ -149,11 +149,49 @@ def world_cmd(
     with Progress(TextColumn("ceiling"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
         task = bar.add_task("ceiling", total=len(CEILING_CONDITIONS))
         rows = ceiling_table(test, BayesSimulator(cfg), CEILING_CONDITIONS, on_condition=lambda _: bar.advance(task))
-    table = Table("condition", "ceiling (test)", "unseen users", "n / unseen n",
+    table = Table("condition", "ceiling (test) ± 95% CI", "unseen users", "n / unseen n",
                   title="field informativeness: Bayes-optimal exact-judge response score", title_justify="left")
     for r in rows:
-        table.add_row(r.condition, f"{r.mean:.3f}", f"{r.unseen_mean:.3f}", f"{r.n} / {r.unseen_n}")
+        table.add_row(r.condition, f"{r.mean:.3f} ± {r.ci95:.3f}", f"{r.unseen_mean:.3f}", f"{r.n} / {r.unseen_n}")
     out.print(table)
+
+
+# --------------------------------------------------------------------------- train (simulators, on TRL)
+@app.command("train")
+def train_cmd(
+    method: Annotated[Literal["sft", "grpo", "humanlm"], typer.Option("--method", help="`sft`: imitate real replies; `grpo`: SFT warm start then GRPO on judge rewards; `humanlm`: states-then-reply warm start, then GRPO over seven tasks.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset directory or file (its train split is used).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory: resumed if it exists, skipped when finished.")],
+    field_dropout: Annotated[float | None, typer.Option("--field-dropout", help="Hide each persona field with probability P in every training prompt, redrawn each epoch.")] = None,
+    profile: Annotated[Literal["quick", "default"], typer.Option(help="`quick`: a few steps (tests, smoke checks); `default`: what the study uses.")] = "default",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON training config (a study config's `train:` section works too).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="`tiny` or `small` (built from scratch), or a local Hugging Face checkpoint directory.")] = None,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters on a checkpoint given with --model (peft).")] = False,
+    judge: Annotated[str | None, typer.Option(help="Reward judge for grpo/humanlm (default: exact).")] = None,
+    warm_start: Annotated[Path | None, typer.Option("--warm-start", help="grpo only: a finished sft run (same data, seed, dropout) to start from.")] = None,
+    seed: Annotated[int | None, typer.Option(help="The one seed for masks, data order and initialization.")] = None,
+    report_to: Annotated[list[str] | None, typer.Option("--report-to", help="Also log to tensorboard or wandb (repeatable).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")] = True,
+) -> None:
+    """Train one simulator and write a self-describing, resumable run directory."""
+    from personadrop.train.variant import train_variant
+
+    overrides: dict[str, object] = {"seed": seed, "judge": judge, "report_to": report_to, "progress": progress}
+    if model is not None:
+        overrides["model"] = {"preset": model} if model in ("tiny", "small") else {"path": model}
+    if lora:
+        if model is None or model in ("tiny", "small"):
+            raise PersonadropError("--lora needs --model PATH (a local pretrained checkpoint)")
+        overrides["model"] = {"path": model, "lora": {}}
+    run = train_variant(method, data, out, field_dropout=field_dropout, profile=profile, config=config,
+                        warm_start=warm_start, **overrides)
+    meta = run.meta
+    summary = Table("stage", "steps", "seconds", "s/step", "final", title=f"{meta.get('name')} -> {run.path}",
+                    title_justify="left")
+    for stage, s in meta.get("stages", {}).items():
+        final = ", ".join(f"{k}={v:.3g}" for k, v in s.get("final", {}).items() if k in ("loss", "reward"))
+        summary.add_row(stage, str(s["steps"]), f"{s['seconds']:.1f}", f"{s['step_seconds']:.3f}", final)
+    Console().print(summary)
 
 
 # --------------------------------------------------------------------------- study, evaluate, report
@@ -237,7 +275,7 @@ def evaluate_cmd(
                       f"{store_plan.generations:,} generations ({store_plan.generations_todo:,} still to do)", markup=False)
         console.print(jp.describe(), markup=False)
         return
-    judge_obj = make_judge(judge)
+    judge_obj = make_judge(judge, cache_dir=out / "judge-cache")
     judge_obj.check_ready()
     variants = [_load_variant(m, n, data) for m, n in zip(model, names, strict=True)]
     meta = {"data": data, "split": split, "seed": seed, "judge": judge_obj.name, "dimensions": dims,
@@ -287,7 +325,7 @@ def judge_agreement_cmd(
     ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
     dims = [d.strip() for d in dimensions.split(",")] if dimensions else ev.meta.get("dimensions", ["response"])
     requests = agreement_requests(ev, dims, max_groups=max_groups, seed=seed)
-    judge_a, judge_b = make_judge(names[0]), make_judge(names[1])
+    judge_a, judge_b = (make_judge(n, cache_dir=ev.path / "judge-cache") for n in names)
     for j in (judge_a, judge_b):
         j.check_ready()
     try:

@@ -85,8 +85,11 @@ class Study:
 
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_config_unchanged()
-        judge = make_judge(self.cfg.judge, **self.cfg.judge_options)
-        reward_judge = judge if self.cfg.reward_judge in (None, self.cfg.judge) else make_judge(self.cfg.reward_judge)
+        # LLM judgements are cached inside the study, so a re-run (or a resumed one) pays for nothing twice.
+        cache = {"cache_dir": self.out / "judge-cache"}
+        judge = make_judge(self.cfg.judge, **{**cache, **self.cfg.judge_options})
+        reward_judge = (judge if self.cfg.reward_judge in (None, self.cfg.judge)
+                        else make_judge(self.cfg.reward_judge, **cache))
         # Fail in seconds on a missing API key, not after an hour of training.
         judge.check_ready()
         reward_judge.check_ready()
