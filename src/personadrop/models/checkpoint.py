@@ -1,0 +1,193 @@
+"""Trained simulators: load a run directory or a local Hugging Face checkpoint and generate in batches.
+
+Generation is the evaluator's hot loop (tens of thousands of replies per study on two CPU cores), so
+:class:`HFSimulator` tokenizes everything at once, sorts prompts by length so a batch carries little
+padding, pads on the left, and decodes with a key/value cache (a static one by default: on CPU it avoids
+re-copying the whole cache at every step).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from personadrop.errors import ConfigError
+from personadrop.models.base import SimulationItem, Simulator
+from personadrop.models.prompting import PromptBuilder
+from personadrop.persona import MissingStyle
+
+RUN_META = "run.json"  # written by personadrop.train in every run directory
+MODEL_SUBDIR = "model"
+
+
+class Decoding(BaseModel):
+    """How a simulator writes: sampling settings, lengths and batching."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0)  # 0: greedy (deterministic whatever the batching)
+    top_k: int = Field(0, ge=0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(72, ge=1)  # a reply
+    max_new_tokens_states: int = Field(200, ge=1)  # tasks that write latent states (and then a reply)
+    batch_size: int = Field(128, ge=1)
+    seed: int = 0
+    cache: Literal["static", "dynamic"] = "static"
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(path: str | Path, *, device: str | None = None, lora: str | Path | None = None):
+    """Load a causal LM and its tokenizer from a local directory (never from a hub); bf16 on a GPU.
+
+    ``lora``: a local peft adapter directory to apply (merged into the weights for fast generation).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from personadrop.models.tokenizer import load_tokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise ConfigError(f"{path} is not a model directory (no config.json); give a run directory or a local checkpoint")
+    device = device or default_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+    if lora is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
+    tokenizer = load_tokenizer(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise ConfigError(f"the tokenizer in {path} has no chat template; simulators are prompted with chat messages")
+    return model.to(device).eval(), tokenizer
+
+
+class HFSimulator(Simulator):
+    """A causal LM that writes the simulated user's turn for each item, in batches."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        name: str = "hf",
+        decoding: Decoding | None = None,
+        max_prompt_tokens: int | None = None,
+        missing: MissingStyle = "marker",
+        inference_task: str = "response",
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.decoding = decoding or Decoding()
+        self.prompts = PromptBuilder(tokenizer, max_prompt_tokens, missing)
+        #: The task the evaluator should ask this model for its reply (``states+response`` for HumanLM).
+        self.inference_task = inference_task
+        self.generated = 0  # replies written, for throughput reports
+
+    def generate(self, items: Sequence[SimulationItem]) -> list[str]:
+        import torch
+
+        if not items:
+            return []
+        d = self.decoding
+        texts = [self.prompts.render(self.prompts.messages(it.example, it.visible, it.task)) for it in items]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        budgets = [d.max_new_tokens if it.task == "response" else d.max_new_tokens_states for it in items]
+        # Longest first within each length budget: similar lengths share a batch, so little padding.
+        order = sorted(range(len(items)), key=lambda i: (budgets[i], len(ids[i])), reverse=True)
+        out: list[str] = [""] * len(items)
+        if d.temperature > 0:
+            torch.manual_seed(d.seed)
+        with torch.inference_mode():
+            start = 0
+            while start < len(order):
+                budget = budgets[order[start]]
+                batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
+                start += len(batch)
+                for i, text in zip(batch, self._generate_batch([ids[i] for i in batch], budget), strict=True):
+                    out[i] = text
+        self.generated += len(items)
+        return out
+
+    def _generate_batch(self, batch_ids: list[list[int]], max_new_tokens: int) -> list[str]:
+        import torch
+
+        d = self.decoding
+        pad = self.tokenizer.pad_token_id
+        width = max(len(x) for x in batch_ids)
+        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for row, x in enumerate(batch_ids):
+            input_ids[row, width - len(x) :] = torch.tensor(x, dtype=torch.long)
+            mask[row, width - len(x) :] = 1
+        device = self.model.device
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": pad,
+            "disable_compile": True,
+        }
+        if d.cache == "static":
+            kwargs["cache_implementation"] = "static"
+        if d.temperature > 0:
+            kwargs.update(do_sample=True, temperature=d.temperature, top_k=d.top_k or None, top_p=d.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        generated = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs)
+        return [t.strip() for t in self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)]
+
+
+def read_run_meta(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_META
+    if not path.exists():
+        raise ConfigError(f"{run_dir} is not a training run directory (no {RUN_META})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_simulator(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    device: str | None = None,
+    max_prompt_tokens: int | None = None,
+    **decoding: Any,
+) -> HFSimulator:
+    """A simulator from a finished training run directory, or from a plain local HF checkpoint.
+
+    ``decoding`` overrides fields of :class:`Decoding` (temperature, max_new_tokens, batch_size, seed, ...);
+    a run directory supplies its own prompt budget and the task its replies are written under.
+    """
+    path = Path(path)
+    if (path / RUN_META).exists():
+        meta = read_run_meta(path)
+        if meta.get("status") != "done":
+            raise ConfigError(f"training run {path} has not finished (status {meta.get('status')!r}); re-run train to resume")
+        model, tokenizer = load_model(path / MODEL_SUBDIR, device=device)
+        base = Decoding(**meta.get("decoding", {}))
+        return HFSimulator(
+            model,
+            tokenizer,
+            name=name or meta.get("name", path.name),
+            decoding=Decoding(**{**base.model_dump(), **decoding}),
+            max_prompt_tokens=max_prompt_tokens or meta.get("max_prompt_tokens"),
+            inference_task=meta.get("inference_task", "response"),
+        )
+    model, tokenizer = load_model(path, device=device)
+    return HFSimulator(
+        model,
+        tokenizer,
+        name=name or path.name,
+        decoding=Decoding(**decoding),
+        max_prompt_tokens=max_prompt_tokens,
+    )
