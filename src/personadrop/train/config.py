@@ -1,0 +1,175 @@
+"""Training configuration: plain values, one seed, and two profiles (``quick`` for tests, ``default`` for the study).
+
+A run's config is resolved in layers: defaults <- profile <- config file <- command-line options, and the
+result is written to the run directory, so a run can be re-created from that file alone.
+The ``default`` profile is sized so that each method trains in about a minute on two CPU cores
+(the whole study, five variants and their evaluation, must fit in ten minutes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from personadrop.errors import ConfigError
+from personadrop.models.checkpoint import Decoding
+
+Method = Literal["sft", "grpo", "humanlm"]
+METHODS: tuple[str, ...] = ("sft", "grpo", "humanlm")
+Profile = Literal["quick", "default"]
+
+
+class _Plain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSpec(_Plain):
+    """Low-rank adapters (peft) for a real checkpoint; merged into the weights after each stage."""
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class ModelSpec(_Plain):
+    """Which model to train: an embedded preset built from scratch, or a local HF checkpoint (``path``)."""
+
+    preset: Literal["tiny", "small"] = "tiny"
+    path: str | None = None  # a local checkpoint directory; overrides ``preset``
+    lora: LoraSpec | None = None
+    vocab_size: int | None = Field(None, ge=300)  # tokenizer size for presets; None: the preset's
+
+
+class SFTStage(_Plain):
+    """Supervised imitation (the ``sft`` method, and the warm start of ``grpo`` and ``humanlm``)."""
+
+    epochs: float = Field(4.0, gt=0)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_steps: int | None = Field(None, ge=1)  # a cap on top of ``epochs``
+    # HumanLM warm start: every example teaches "states then reply"; this share of examples also gets a
+    # row for one single-state task, so the GRPO stage's state prompts are not new to the model.
+    state_task_share: float = Field(0.25, ge=0, le=1)
+
+
+class GRPOStage(_Plain):
+    """Reinforcement from the judge (``grpo``; ``humanlm`` with its seven tasks)."""
+
+    epochs: float = Field(1.0, gt=0)
+    prompts_per_step: int = Field(8, ge=1)
+    num_generations: int = Field(4, ge=2)  # a group: completions of one prompt, compared with each other
+    lr: float = Field(2e-4, gt=0)
+    beta: float = Field(0.0, ge=0)  # KL to the warm start; 0 skips the reference model (cheaper)
+    temperature: float = Field(1.0, gt=0)
+    max_completion_tokens: int = Field(72, ge=8)  # the reply task
+    max_completion_tokens_states: int = Field(200, ge=8)  # HumanLM batches, which include states+reply
+    loss_type: Literal["dapo", "bnpo", "grpo", "dr_grpo"] = "dapo"
+    max_steps: int | None = Field(None, ge=1)
+    # HumanLM's reply task is asked in the inference format (states, then the reply), so the policy that
+    # GRPO improves is the one the evaluator queries.
+    humanlm_response_task: Literal["states+response", "response"] = "states+response"
+
+
+class TrainConfig(_Plain):
+    """Everything a training run depends on, besides its data."""
+
+    method: Method = "sft"
+    profile: Profile = "default"
+    seed: int = 0
+    field_dropout: float | None = Field(None, ge=0, le=1)  # None: the full persona in every example
+    dropout_min_keep: int = Field(1, ge=0)  # FieldDropout keeps at least this many fields
+    judge: str = "exact"  # the reward's judge (registry spec); ignored by ``sft``
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    max_prompt_tokens: int = Field(352, ge=32)  # the thread is cut from its start beyond this
+    max_train_examples: int | None = Field(None, ge=1)  # a deterministic subset (quick runs)
+    sft: SFTStage = Field(default_factory=SFTStage)
+    grpo: GRPOStage = Field(default_factory=GRPOStage)
+    decoding: Decoding = Field(default_factory=Decoding)  # how the trained simulator generates at evaluation
+    logging_steps: int = Field(5, ge=1)
+    save_steps: int = Field(100, ge=1)  # checkpoints for resuming a killed run
+    report_to: list[str] = Field(default_factory=list)  # "tensorboard", "wandb"
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.model.lora is not None and self.model.path is None:
+            raise ValueError("model.lora needs model.path (a pretrained checkpoint); presets train every weight")
+        return self
+
+    @property
+    def uses_grpo(self) -> bool:
+        return self.method in ("grpo", "humanlm")
+
+
+#: Profile overrides, applied on top of the defaults above.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "max_train_examples": 96,
+        "logging_steps": 2,
+        "save_steps": 1000,
+        "sft": {"epochs": 3.0, "batch_size": 16, "max_steps": 18},
+        "grpo": {"prompts_per_step": 4, "num_generations": 4, "max_steps": 4},
+    },
+    "default": {},
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping; a study config's ``train:`` section is used when present."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping")
+    return data.get("train", data) if isinstance(data.get("train"), dict) else data
+
+
+def resolve_config(
+    method: str,
+    *,
+    profile: str = "default",
+    config: TrainConfig | dict[str, Any] | str | Path | None = None,
+    **overrides: Any,
+) -> TrainConfig:
+    """The run's configuration: defaults <- ``profile`` <- ``config`` (a file, dict or TrainConfig) <- ``overrides``.
+
+    ``overrides`` with value None are ignored (unset command-line options).
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    layers: dict[str, Any] = _merge({}, PROFILES[profile])
+    if isinstance(config, TrainConfig):
+        layers = _merge(layers, config.model_dump(exclude_unset=True))
+    elif isinstance(config, dict):
+        layers = _merge(layers, config)
+    elif config is not None:
+        layers = _merge(layers, read_config_file(config))
+    layers = _merge(layers, {k: v for k, v in overrides.items() if v is not None})
+    layers.update(method=method, profile=profile)
+    try:
+        return TrainConfig(**layers)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid training config at {where}: {first['msg']}") from None

@@ -1,0 +1,130 @@
+"""Training rows, epoch by epoch: each example seen through its own dropout mask, as TRL datasets.
+
+The mask of an example is a pure function of (seed, example id, epoch) (:class:`~personadrop.dropout.MaskKey`),
+and every epoch is materialized as rows before training starts. Two things follow without any trainer
+hook: all completions of one GRPO group come from one row, so they were conditioned on the same rendered
+persona; and each epoch block draws fresh masks. Blocks are shuffled inside and concatenated in order,
+so a trainer reading them sequentially walks epoch 0, then epoch 1, and so on.
+
+The HumanLM task expansion is data as well: one row per (example, task), all tasks of an example sharing
+that epoch's mask, each with its own prompt wording and tag, and the dimension its reward is judged on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from personadrop.data.example import STATE_DIMENSIONS, Example
+from personadrop.dropout import MaskKey, Policy
+from personadrop.models.prompting import PromptBuilder
+from personadrop.prompts import TASKS, target_text
+
+#: GRPO epochs are keyed from here, so reinforcement never replays a warm-start epoch's masks.
+GRPO_EPOCH_OFFSET = 1000
+
+TaskChooser = Callable[[Example, int], Sequence[str]]
+
+
+@dataclass
+class Rows:
+    """Materialized training rows and, per (example, epoch), what of the persona they showed."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    visibility: list[dict[str, Any]] = field(default_factory=list)
+
+    def dataset(self):
+        from datasets import Dataset
+
+        return Dataset.from_list(self.rows)
+
+
+def epoch_blocks(epochs: float) -> int:
+    """How many epoch blocks to materialize for a (possibly fractional) number of epochs."""
+    return max(1, math.ceil(epochs - 1e-9))
+
+
+def build_rows(
+    examples: Sequence[Example],
+    policy: Policy,
+    builder: PromptBuilder,
+    *,
+    seed: int,
+    epochs: int,
+    tasks: TaskChooser,
+    with_targets: bool,
+    stage: str,
+    epoch_offset: int = 0,
+) -> Rows:
+    """Rows for ``epochs`` epoch blocks; ``tasks(example, epoch)`` says which tasks each example trains on.
+
+    ``with_targets`` adds a ``completion`` (the SFT target). Every row carries what a reward needs:
+    example id, task, judged dimension, the real reply, the true states, and the thread as text.
+    """
+    out = Rows()
+    for e in range(epochs):
+        epoch = epoch_offset + e
+        block = []
+        for ex in examples:
+            visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
+            vis = visible.visibility()
+            out.visibility.append({"stage": stage, "epoch": epoch, "example_id": ex.id, **vis})
+            for task in tasks(ex, epoch):
+                row: dict[str, Any] = {
+                    "prompt": builder.messages(ex, visible, task),
+                    "example_id": ex.id,
+                    "task": task,
+                    "dimension": TASKS[task].dimension,
+                    "epoch": epoch,
+                    "reference": ex.response,
+                    "reference_states": json.dumps(ex.states or {}, sort_keys=True),
+                    "context": ex.context_text(),
+                    "fields": ",".join(vis["fields"]),  # type: ignore[arg-type]
+                }
+                if with_targets:
+                    row["completion"] = [{"role": "assistant", "content": target_text(ex, task)}]
+                block.append(row)
+        random.Random(f"{seed}/{stage}/{epoch}").shuffle(block)
+        out.rows.extend(block)
+    return out
+
+
+# --------------------------------------------------------------------------- what each method trains on
+def sft_tasks(method: str, *, seed: int, state_task_share: float = 0.0) -> TaskChooser:
+    """Warm-start / SFT tasks: the reply; for HumanLM states-then-reply, plus some single-state rows."""
+    if method != "humanlm":
+        return lambda ex, epoch: ("response",)
+
+    def choose(ex: Example, epoch: int) -> Sequence[str]:
+        draw = MaskKey(seed, ex.id, epoch).draws("warmup-task", 2)
+        if draw[0] < state_task_share * 2**32:
+            return ("states+response", STATE_DIMENSIONS[draw[1] % len(STATE_DIMENSIONS)])
+        return ("states+response",)
+
+    return choose
+
+
+def grpo_tasks(method: str, *, humanlm_response_task: str = "states+response") -> TaskChooser:
+    """GRPO tasks: the reply alone for ``grpo``; the six states and the reply for ``humanlm``."""
+    if method != "humanlm":
+        return lambda ex, epoch: ("response",)
+    tasks = (*STATE_DIMENSIONS, humanlm_response_task)
+    return lambda ex, epoch: tasks
+
+
+def require_states(examples: Sequence[Example], method: str) -> None:
+    """HumanLM trains on true latent states; fail early, naming an example without them."""
+    from personadrop.errors import DataError
+
+    if method != "humanlm":
+        return
+    for ex in examples:
+        if not ex.states or any(not ex.states.get(d) for d in STATE_DIMENSIONS):
+            raise DataError(
+                f"humanlm needs true latent states ({', '.join(STATE_DIMENSIONS)}) in every training example; "
+                f"example {ex.id} has {sorted(ex.states or {}) or 'none'}"
+            )

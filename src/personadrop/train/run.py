@@ -1,0 +1,235 @@
+"""Run directories: everything a training run needs to describe itself, resume, and be skipped when done.
+
+Layout::
+
+    RUN_DIR/
+      config.json        the resolved TrainConfig
+      data.json          fingerprint of the training examples (hash, count, source)
+      versions.json      python and library versions
+      run.json           status (running/done), name, timings, final metrics, what evaluation needs
+      curves.csv         stage,step,epoch,name,value  (loss, reward, reward/<dimension>, ...)
+      shown-<stage>.jsonl  per (example, epoch): which persona fields the training prompt showed
+      tokenizer/         the embedded model's tokenizer (presets only)
+      sft/ grpo/         trainer output: checkpoint-N (while running), final/ (when the stage is done)
+      model/             the trained simulator (weights + tokenizer)
+
+A killed run resumes from the newest ``checkpoint-N`` of the unfinished stage; a finished stage is
+loaded from its ``final/``; a finished run is not trained again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from personadrop.data.example import Example
+from personadrop.data.humanual import example_to_row
+from personadrop.errors import ConfigError
+from personadrop.models.checkpoint import MODEL_SUBDIR, RUN_META
+from personadrop.train.config import TrainConfig
+
+# Settings that change how a run is watched, not what it learns: ignored when comparing configs.
+_COSMETIC = {"progress", "report_to", "threads", "logging_steps", "save_steps"}
+_LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "personadrop")
+CURVE_COLUMNS = ("stage", "step", "epoch", "name", "value")
+
+
+def data_fingerprint(examples: Sequence[Example], source: str) -> dict[str, Any]:
+    """A content hash of the training examples (format-independent: equal data, equal hash)."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps(example_to_row(ex), sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return {
+        "sha256": digest.hexdigest(),
+        "examples": len(examples),
+        "users": len({ex.user_id for ex in examples}),
+        "with_states": sum(ex.states is not None for ex in examples),
+        "source": source,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def _semantic(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _COSMETIC}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class RunDir:
+    """One training run's directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def meta(self) -> dict[str, Any]:
+        p = self.path / RUN_META
+        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+
+    @property
+    def done(self) -> bool:
+        return self.meta.get("status") == "done" and (self.path / MODEL_SUBDIR / "config.json").exists()
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig(**json.loads((self.path / "config.json").read_text(encoding="utf-8")))
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_SUBDIR
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return json.loads((self.path / "data.json").read_text(encoding="utf-8"))
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / stage
+
+    def stage_final(self, stage: str) -> Path:
+        return self.path / stage / "final"
+
+    def stage_done(self, stage: str) -> bool:
+        return (self.stage_final(stage) / "config.json").exists()
+
+    def last_checkpoint(self, stage: str) -> str | None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        d = self.stage_dir(stage)
+        return get_last_checkpoint(str(d)) if d.is_dir() else None
+
+    # ------------------------------------------------------------------ writing
+    def begin(self, config: TrainConfig, fingerprint: dict[str, Any], name: str) -> None:
+        """Create or re-open the directory; refuse one that holds a different run."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        wanted = config.model_dump(mode="json")
+        cfg_path = self.path / "config.json"
+        if cfg_path.exists():
+            had = json.loads(cfg_path.read_text(encoding="utf-8"))
+            if _semantic(had) != _semantic(wanted):
+                changed = sorted(k for k in set(had) | set(wanted) if k not in _COSMETIC and had.get(k) != wanted.get(k))
+                raise ConfigError(
+                    f"{self.path} holds a run with a different config (differs in: {', '.join(changed)}); "
+                    "use another --out directory or delete this one"
+                )
+            old = self.fingerprint
+            if old.get("sha256") != fingerprint["sha256"]:
+                raise ConfigError(f"{self.path} was trained on different data ({old.get('source')}); use another --out")
+        _write_json(cfg_path, wanted)
+        _write_json(self.path / "data.json", fingerprint)
+        _write_json(self.path / "versions.json", library_versions())
+        meta = self.meta
+        meta.update(status="running", name=name, method=config.method, started=meta.get("started", time.time()))
+        _write_json(self.path / RUN_META, meta)
+
+    def update_meta(self, **values: Any) -> None:
+        meta = self.meta
+        meta.update(values)
+        _write_json(self.path / RUN_META, meta)
+
+    def write_shown(self, stage: str, visibility: Iterable[dict[str, Any]]) -> Path:
+        path = self.path / f"shown-{stage}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for rec in visibility:
+                fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        tmp.replace(path)
+        return path
+
+    def trim_curves(self, stage: str, after_step: int) -> None:
+        """Drop a stage's curve rows past ``after_step`` (a resumed stage logs those steps again)."""
+        path = self.path / "curves.csv"
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if not (r["stage"] == stage and int(r["step"]) > after_step)]
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def read_curves(self) -> list[dict[str, Any]]:
+        path = self.path / "curves.csv"
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8", newline="") as fh:
+            return [
+                {**r, "step": int(r["step"]), "epoch": float(r["epoch"] or 0), "value": float(r["value"])}
+                for r in csv.DictReader(fh)
+            ]
+
+    def finish_stage(self, stage: str, model, tokenizer) -> None:
+        """Save the stage's model as ``final/`` and drop its resume checkpoints (optimizer state included)."""
+        final = self.stage_final(stage)
+        model.save_pretrained(final)
+        tokenizer.save_pretrained(final)
+        for ckpt in self.stage_dir(stage).glob("checkpoint-*"):
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+    def finish(self, model, tokenizer, **meta: Any) -> None:
+        model.save_pretrained(self.model_dir)
+        tokenizer.save_pretrained(self.model_dir)
+        self.update_meta(status="done", finished=time.time(), **meta)
+
+
+def curves_callback(run: RunDir, stage: str):
+    """A TrainerCallback that appends every numeric log value to ``curves.csv`` and times optimizer steps."""
+    from transformers import TrainerCallback
+
+    class CurvesCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.step_seconds: list[float] = []
+            self._t0: float | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            run.trim_curves(stage, state.global_step)
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._t0 is not None:
+                self.step_seconds.append(time.perf_counter() - self._t0)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs:
+                return
+            path = run.path / "curves.csv"
+            new = not path.exists()
+            with path.open("a", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                if new:
+                    writer.writerow(CURVE_COLUMNS)
+                for name, value in logs.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        writer.writerow((stage, state.global_step, round(state.epoch or 0.0, 4), name, value))
+
+        @property
+        def mean_step_seconds(self) -> float | None:
+            # The first steps include one-off costs (dataset preparation, caches): report the rest.
+            times = self.step_seconds[2:] or self.step_seconds
+            return sum(times) / len(times) if times else None
+
+    return CurvesCallback()

@@ -1,0 +1,106 @@
+"""Supervised imitation with TRL's SFTTrainer: prompt (masked persona + thread) -> the real reply.
+
+Used alone (the ``sft`` method) and as the warm start of ``grpo`` and ``humanlm``. The dataset arrives as
+materialized epoch blocks (see :mod:`personadrop.train.datasets`), so the trainer reads it once, in order,
+and the number of steps encodes the (possibly fractional) number of epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from personadrop.train.config import TrainConfig
+
+
+def device_args(cfg: TrainConfig) -> dict[str, Any]:
+    """TrainingArguments that depend on the hardware: bf16 on a GPU; plain fp32, no checkpointing on CPU."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    return {
+        "use_cpu": not gpu,
+        "bf16": gpu,
+        "fp16": False,
+        # Checkpointing only pays off for real checkpoints on a GPU; on CPU it just recomputes.
+        "activation_checkpointing": gpu and cfg.model.path is not None,
+        "dataloader_num_workers": 0,
+        "report_to": cfg.report_to or "none",
+        "disable_tqdm": not cfg.progress,
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "save_total_limit": 1,
+        "save_steps": cfg.save_steps,
+        "logging_steps": cfg.logging_steps,
+        "logging_first_step": True,
+    }
+
+
+def lora_config(cfg: TrainConfig):
+    """The peft adapter config for ``cfg.model.lora`` (None when training every weight)."""
+    if cfg.model.lora is None:
+        return None
+    from peft import LoraConfig
+
+    spec = cfg.model.lora
+    return LoraConfig(
+        r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=spec.target_modules, task_type="CAUSAL_LM"
+    )
+
+
+def sft_steps(rows_per_epoch: int, cfg: TrainConfig) -> int:
+    steps = math.ceil(cfg.sft.epochs * rows_per_epoch / cfg.sft.batch_size)
+    return max(1, min(steps, cfg.sft.max_steps or steps))
+
+
+def train_sft(
+    model,
+    tokenizer,
+    dataset,
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    steps: int,
+    max_completion_tokens: int,
+    callbacks: list[Any] | None = None,
+    resume: str | bool | None = None,
+):
+    """Train ``model`` on ``dataset`` (prompt/completion rows) for ``steps`` steps; returns the trained model.
+
+    LoRA adapters, when configured, are merged back so later stages and generation see one plain model.
+    """
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(out_dir),
+        max_steps=steps,
+        num_train_epochs=1,
+        per_device_train_batch_size=cfg.sft.batch_size,
+        learning_rate=cfg.sft.lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(0, round(cfg.sft.warmup_ratio * steps)),
+        weight_decay=cfg.sft.weight_decay,
+        max_length=cfg.max_prompt_tokens + max_completion_tokens + 16,
+        completion_only_loss=True,
+        shuffle_dataset=False,
+        train_sampling_strategy="sequential",  # epoch blocks are already shuffled, and must stay in order
+        **device_args(cfg),
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset.select_columns(["prompt", "completion"]),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=resume or None)
+    return merged(trainer.model)
+
+
+def merged(model):
+    """The plain model behind a peft wrapper (adapters merged), or ``model`` itself."""
+    if hasattr(model, "merge_and_unload"):
+        return model.merge_and_unload()
+    return model

@@ -1,0 +1,294 @@
+"""Train one simulator variant end to end: data -> tokenizer and model -> warm start / SFT -> GRPO -> run dir.
+
+``sft``      one SFT stage on (prompt -> real reply).
+``grpo``     SFT warm start (or a finished ``sft`` run given as ``warm_start``), then GRPO on the reply task.
+``humanlm``  SFT warm start on "states, then reply" targets, then GRPO over the seven HumanLM tasks.
+With ``field_dropout`` P, every stage shows each training prompt through ``FieldDropout(P)`` keyed by
+(seed, example id, epoch).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from personadrop.data.example import Example
+from personadrop.dropout import FieldDropout, Full, Policy
+from personadrop.errors import ConfigError, DataError
+from personadrop.judges.base import Judge
+from personadrop.models.checkpoint import Decoding
+from personadrop.models.prompting import PromptBuilder
+from personadrop.train.config import TrainConfig, resolve_config
+from personadrop.train.datasets import (
+    GRPO_EPOCH_OFFSET,
+    build_rows,
+    epoch_blocks,
+    grpo_tasks,
+    require_states,
+    sft_tasks,
+)
+from personadrop.train.run import RunDir, curves_callback, data_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def variant_name(method: str, field_dropout: float | None) -> str:
+    """The study's name for a variant: ``grpo``, ``grpo+fd``, ..."""
+    return method + ("+fd" if field_dropout else "")
+
+
+def training_policy(cfg: TrainConfig) -> Policy:
+    return FieldDropout(cfg.field_dropout, min_keep=cfg.dropout_min_keep) if cfg.field_dropout else Full()
+
+
+def inference_task(cfg: TrainConfig) -> str:
+    """The task the evaluator asks a trained model for its reply."""
+    return "states+response" if cfg.method == "humanlm" else "response"
+
+
+def load_train_examples(data: str | Path | list[Example], cfg: TrainConfig) -> tuple[list[Example], str]:
+    from personadrop.data.humanual import load_examples
+
+    if isinstance(data, list):
+        examples, source = data, "<in-memory>"
+    else:
+        examples, source = load_examples(data, split="train").examples, str(data)
+    if not examples:
+        raise DataError(f"{source}: no training examples")
+    if cfg.max_train_examples is not None and len(examples) > cfg.max_train_examples:
+        # A deterministic subset spread over the file (not its first rows, which may share a few users).
+        step = len(examples) / cfg.max_train_examples
+        examples = [examples[int(i * step)] for i in range(cfg.max_train_examples)]
+    return examples, source
+
+
+def resolve_judge(judge: Judge | str) -> Judge:
+    if isinstance(judge, Judge):
+        return judge
+    try:
+        from personadrop.judges import make_judge  # type: ignore[attr-defined]
+    except ImportError:
+        raise ConfigError(f"cannot build judge {judge!r}: the judge registry is not available") from None
+    return make_judge(judge)
+
+
+def train_variant(
+    method: str,
+    data: str | Path | list[Example],
+    out_dir: str | Path,
+    *,
+    field_dropout: float | None = None,
+    profile: str = "default",
+    config: TrainConfig | dict[str, Any] | str | Path | None = None,
+    judge: Judge | str | None = None,
+    warm_start: str | Path | RunDir | None = None,
+    name: str | None = None,
+    **overrides: Any,
+) -> RunDir:
+    """Train (or resume, or skip when finished) one variant; returns its run directory.
+
+    ``data``: a dataset directory/file (its ``train`` split is used) or a list of examples.
+    ``judge``: a Judge or registry spec for the GRPO reward (default: the config's, ``exact``).
+    ``warm_start``: for ``grpo``, a finished ``sft`` run with the same data, seed and field dropout whose
+    model replaces the warm-start stage. ``overrides``: TrainConfig fields (e.g. ``seed=1``).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or tokenizers at run time
+    if judge is not None:
+        # The run directory records which judge rewarded it.
+        overrides["judge"] = judge if isinstance(judge, str) else getattr(judge, "name", type(judge).__name__)
+    cfg = resolve_config(method, profile=profile, config=config, field_dropout=field_dropout, **overrides)
+    name = name or variant_name(method, cfg.field_dropout)
+    run = RunDir(out_dir)
+    examples, source = load_train_examples(data, cfg)
+    fingerprint = data_fingerprint(examples, source)
+    if run.done:
+        _check_same(run, cfg, fingerprint)
+        log.info("run %s is finished; skipping", run.path)
+        return run
+    if method == "humanlm":
+        require_states(examples, method)
+    warm_run = _check_warm_start(warm_start, cfg, fingerprint)
+    run.begin(cfg, fingerprint, name)
+    return _Trainer(cfg, run, examples, judge, warm_run, name).run()
+
+
+def _check_same(run: RunDir, cfg: TrainConfig, fingerprint: dict[str, Any]) -> None:
+    from personadrop.train.run import _semantic
+
+    if _semantic(run.config.model_dump(mode="json")) != _semantic(cfg.model_dump(mode="json")):
+        raise ConfigError(f"{run.path} holds a finished run with a different config; use another --out directory")
+    if run.fingerprint.get("sha256") != fingerprint["sha256"]:
+        raise ConfigError(f"{run.path} holds a finished run trained on different data; use another --out directory")
+
+
+def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, fingerprint: dict[str, Any]) -> RunDir | None:
+    if warm_start is None:
+        return None
+    if cfg.method != "grpo":
+        raise ConfigError(f"warm_start reuses an sft run, which only grpo can start from (method is {cfg.method})")
+    warm = warm_start if isinstance(warm_start, RunDir) else RunDir(warm_start)
+    if not warm.done:
+        raise ConfigError(f"warm-start run {warm.path} is not a finished training run")
+    wc = warm.config
+    mismatches = [
+        key
+        for key, a, b in (
+            ("method", wc.method, "sft"),
+            ("field_dropout", wc.field_dropout, cfg.field_dropout),
+            ("seed", wc.seed, cfg.seed),
+            ("model", wc.model, cfg.model),
+            ("max_prompt_tokens", wc.max_prompt_tokens, cfg.max_prompt_tokens),
+            ("sft", wc.sft, cfg.sft),
+            ("data", warm.fingerprint.get("sha256"), fingerprint["sha256"]),
+        )
+        if a != b
+    ]
+    if mismatches:
+        raise ConfigError(f"warm-start run {warm.path} does not match this run in: {', '.join(mismatches)}")
+    return warm
+
+
+class _Trainer:
+    """The stages of one run, each skipped when its ``final/`` exists and resumed from its last checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, run: RunDir, examples: list[Example], judge: Judge | str | None,
+                 warm_run: RunDir | None, name: str):
+        self.cfg, self.run_dir, self.examples, self.warm_run, self.name = cfg, run, examples, warm_run, name
+        self.judge_spec = judge if judge is not None else cfg.judge
+        self.policy = training_policy(cfg)
+
+    def run(self) -> RunDir:
+        import torch
+
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        started = time.perf_counter()
+        tokenizer = self._tokenizer()
+        builder = PromptBuilder(tokenizer, cfg.max_prompt_tokens)
+        model = self._warm_start(tokenizer, builder)
+        if cfg.uses_grpo:
+            model = self._grpo(model, tokenizer, builder)
+        decoding = cfg.decoding
+        if cfg.method == "humanlm":
+            decoding = Decoding(**{**decoding.model_dump(), "max_new_tokens_states": cfg.grpo.max_completion_tokens_states})
+        self.run_dir.finish(
+            model,
+            tokenizer,
+            name=self.name,
+            inference_task=inference_task(cfg),
+            max_prompt_tokens=cfg.max_prompt_tokens,
+            decoding=decoding.model_dump(),
+            field_dropout=cfg.field_dropout,
+            train_seconds=round(time.perf_counter() - started, 2),
+            warm_start=str(self.warm_run.path) if self.warm_run else None,
+        )
+        return self.run_dir
+
+    # ------------------------------------------------------------------ pieces
+    def _tokenizer(self):
+        from personadrop.models.tiny import PRESETS
+        from personadrop.models.tokenizer import build_tokenizer, corpus_texts, load_tokenizer, save_tokenizer
+
+        cfg = self.cfg
+        if cfg.model.path is not None:
+            return load_tokenizer(cfg.model.path)
+        if self.warm_run is not None:
+            return load_tokenizer(self.warm_run.model_dir)
+        tok_dir = self.run_dir.path / "tokenizer"
+        if (tok_dir / "tokenizer.json").exists():
+            return load_tokenizer(tok_dir)
+        vocab = cfg.model.vocab_size or PRESETS[cfg.model.preset].vocab_size
+        tokenizer = build_tokenizer(corpus_texts(self.examples), vocab_size=vocab)
+        save_tokenizer(tokenizer, tok_dir)
+        return tokenizer
+
+    def _fresh_model(self, tokenizer):
+        from personadrop.models.checkpoint import load_model
+        from personadrop.models.tiny import PRESETS, build_model
+
+        if self.cfg.model.path is not None:
+            model, _ = load_model(self.cfg.model.path)
+            return model.train()
+        return build_model(PRESETS[self.cfg.model.preset], tokenizer, seed=self.cfg.seed)
+
+    def _load(self, path: Path):
+        from personadrop.models.checkpoint import load_model
+
+        model, _ = load_model(path)
+        return model.train()
+
+    def _warm_start(self, tokenizer, builder: PromptBuilder):
+        from personadrop.train.sft import sft_steps, train_sft
+
+        cfg, run = self.cfg, self.run_dir
+        if self.warm_run is not None:
+            return self._load(self.warm_run.model_dir)
+        stage = "sft"
+        if run.stage_done(stage):
+            return self._load(run.stage_final(stage))
+        tasks = sft_tasks(cfg.method, seed=cfg.seed, state_task_share=cfg.sft.state_task_share)
+        blocks = epoch_blocks(cfg.sft.epochs)
+        rows = build_rows(self.examples, self.policy, builder, seed=cfg.seed, epochs=blocks, tasks=tasks,
+                          with_targets=True, stage=stage)
+        run.write_shown(stage, rows.visibility)
+        steps = sft_steps(len(rows.rows) // blocks, cfg)
+        max_completion = cfg.grpo.max_completion_tokens_states if cfg.method == "humanlm" else cfg.grpo.max_completion_tokens
+        callback = curves_callback(run, stage)
+        t0 = time.perf_counter()
+        model = train_sft(
+            self._fresh_model(tokenizer), tokenizer, rows.dataset(), cfg, run.stage_dir(stage),
+            steps=steps, max_completion_tokens=max_completion, callbacks=[callback],
+            resume=run.last_checkpoint(stage),
+        )
+        self._record(stage, steps, len(rows.rows), time.perf_counter() - t0, callback)
+        run.finish_stage(stage, model, tokenizer)
+        return model
+
+    def _grpo(self, model, tokenizer, builder: PromptBuilder):
+        from personadrop.train.grpo import grpo_steps, make_grpo_trainer, train_grpo
+        from personadrop.train.rewards import reward_function
+
+        cfg, run = self.cfg, self.run_dir
+        stage = "grpo"
+        if run.stage_done(stage):
+            return self._load(run.stage_final(stage))
+        judge = resolve_judge(self.judge_spec)
+        judge.check_ready()
+        tasks = grpo_tasks(cfg.method, humanlm_response_task=cfg.grpo.humanlm_response_task)
+        blocks = epoch_blocks(cfg.grpo.epochs)
+        rows = build_rows(self.examples, self.policy, builder, seed=cfg.seed, epochs=blocks, tasks=tasks,
+                          with_targets=False, stage=stage, epoch_offset=GRPO_EPOCH_OFFSET)
+        run.write_shown(stage, rows.visibility)
+        steps = grpo_steps(len(rows.rows) // blocks, cfg)
+        max_completion = cfg.grpo.max_completion_tokens_states if cfg.method == "humanlm" else cfg.grpo.max_completion_tokens
+        reward = reward_function(judge)
+        callback = curves_callback(run, stage)
+        trainer = make_grpo_trainer(model, tokenizer, rows.dataset(), reward, cfg, run.stage_dir(stage),
+                                    steps=steps, max_completion_tokens=max_completion, callbacks=[callback])
+        t0 = time.perf_counter()
+        model = train_grpo(trainer, resume=run.last_checkpoint(stage))
+        self._record(stage, steps, len(rows.rows), time.perf_counter() - t0, callback,
+                     judge=getattr(judge, "name", type(judge).__name__), unscored_rollouts=reward.failures,
+                     unparsable_rollouts=reward.unparsable)
+        run.finish_stage(stage, model, tokenizer)
+        return model
+
+    def _record(self, stage: str, steps: int, rows: int, seconds: float, callback: Any, **extra: Any) -> None:
+        curves = [r for r in self.run_dir.read_curves() if r["stage"] == stage]
+        last: dict[str, float] = {}
+        for r in curves:
+            last[r["name"]] = r["value"]
+        stages = self.run_dir.meta.get("stages", {})
+        stages[stage] = {
+            "steps": steps,
+            "rows": rows,
+            "seconds": round(seconds, 2),
+            "step_seconds": round(callback.mean_step_seconds or 0.0, 4),
+            "final": {k: v for k, v in last.items() if k == "loss" or k.startswith("reward")},
+            **extra,
+        }
+        self.run_dir.update_meta(stages=stages)
