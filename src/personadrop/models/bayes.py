@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from personadrop.data.example import STATE_DIMENSIONS, Example
 from personadrop.data.world.config import WorldConfig
 from personadrop.data.world.io import load_world_model
-from personadrop.data.world.model import COMMUNICATION_KEYS, EMOTION_KEYS, STANCE_KEYS, WorldModel
+from personadrop.data.world.model import COMMUNICATION_KEYS, EMOTION_KEYS, STANCE_KEYS, StateLaw, WorldModel
 from personadrop.data.world.parse import Reading
 from personadrop.data.world.posts import PostFacts, read_post
 from personadrop.data.world.responses import realize_response
@@ -84,12 +84,15 @@ class BayesSimulator(Simulator):
 
     def choose(self, visible: VisiblePersona, facts: PostFacts) -> tuple[States, dict[str, float]]:
         """The states to write, and the expected coverage of each dimension under the posterior."""
-        law = self.world.law(self._posterior(visible), facts)
+        return self.choose_from_law(self.world.law(self._posterior(visible), facts), facts)
+
+    def choose_from_law(self, law: StateLaw, facts: PostFacts) -> tuple[States, dict[str, float]]:
+        """The expected-coverage-maximizing states under a predictive ``law`` of a reply to ``facts``."""
         picks: dict[str, float] = {}
 
         def best(dim: str, matrix: np.ndarray, p: np.ndarray) -> int:
             expected = matrix @ p
-            i = int(np.argmax(expected))
+            i = int(np.argmax(expected))  # ties: the first outcome, so the choice is deterministic
             picks[dim] = float(expected[i])
             return i
 
@@ -133,6 +136,13 @@ class CeilingRow:
     n: int
     unseen_mean: float  # over rows of users never seen in training (NaN if none)
     unseen_n: int
+    scores: tuple[float, ...] = field(default=(), repr=False)  # per example, in order (NaN: not judged)
+
+    @property
+    def ci95(self) -> float:
+        """Half-width of a normal-approximation 95% interval of the mean."""
+        valid = [s for s in self.scores if not math.isnan(s)]
+        return 1.96 * float(np.std(valid, ddof=1)) / math.sqrt(len(valid)) if len(valid) > 1 else math.nan
 
 
 def ceiling_table(
@@ -167,7 +177,7 @@ def ceiling_table(
         unseen = [s for s, e in zip(scores, examples, strict=True) if e.unseen_user and not math.isnan(s)]
         valid = [s for s in scores if not math.isnan(s)]
         rows.append(CeilingRow(policy.name, float(np.mean(valid)) if valid else math.nan, len(valid),
-                               float(np.mean(unseen)) if unseen else math.nan, len(unseen)))
+                               float(np.mean(unseen)) if unseen else math.nan, len(unseen), tuple(scores)))
         if on_condition is not None:
             on_condition(policy.name)
     return rows

@@ -95,6 +95,7 @@ def _assign(config: WorldConfig, users: list[WorldUser], posts: list[WorldPost])
         rng.shuffle(block)
         order.extend(block)
     train = [j for j, p in enumerate(posts) if p.split == "train"]
+    test = [j for j, p in enumerate(posts) if p.split == "test"]
     out, start = [], 0
     for user, k in zip(users, wants, strict=True):
         chosen: list[int] = []
@@ -106,6 +107,9 @@ def _assign(config: WorldConfig, users: list[WorldUser], posts: list[WorldPost])
         if not user.unseen and train and not any(posts[j].split == "train" for j in chosen):
             # A seen user must be seen: give them one training post.
             chosen[0] = rng.choice([j for j in train if j not in chosen])
+        if user.unseen and not any(posts[j].split == "test" for j in chosen):
+            # A held-out user exists to be tested: give them one test post.
+            chosen[0] = rng.choice([j for j in test if j not in chosen])
         out.append(chosen)
     return out
 
