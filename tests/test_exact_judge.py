@@ -29,8 +29,7 @@ from personadrop.data.world.vocab import (
 from personadrop.judges import make_judge
 from personadrop.judges.base import DIMENSIONS, JudgeRequest
 from personadrop.judges.exact import ExactJudge
-from test_world_language import any_states
-from world_support import WORLDS
+from world_support import WORLDS, any_states
 
 JUDGE = ExactJudge()
 

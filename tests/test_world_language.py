@@ -14,34 +14,12 @@ from personadrop.data.world.lexicon import ITEM_INDEX, PERSONA_FIELDS, phrasings
 from personadrop.data.world.parse import DIMENSION_SLOTS
 from personadrop.data.world.responses import TEMPLATES, TONE_CUES
 from personadrop.data.world.vocab import (
-    BELIEFS,
-    DIRECTIONS,
-    EMOTIONS,
     GOALS,
     GROUP_VALUES,
-    INTENSITIES,
-    POSTER,
-    STRENGTHS,
-    STRUCTURES,
-    TARGETS,
-    TONES,
     VALUES,
     value_trait,
 )
-from world_support import WORLDS
-
-
-@st.composite
-def any_states(draw: st.DrawFn) -> States:
-    target = draw(st.sampled_from(TARGETS))
-    winner, loser = draw(st.permutations(VALUES))[:2]
-    return States(
-        direction=draw(st.sampled_from(DIRECTIONS)), strength=draw(st.sampled_from(STRENGTHS)), target=target,
-        emotion=draw(st.sampled_from(list(EMOTIONS))), intensity=draw(st.sampled_from(INTENSITIES)),
-        emotion_target=draw(st.sampled_from([POSTER, target])), belief=draw(st.sampled_from(list(BELIEFS))),
-        winner=winner, loser=loser, goal=draw(st.sampled_from(GOALS)), tone=draw(st.sampled_from(TONES)),
-        structure=draw(st.sampled_from(STRUCTURES)),
-    )
+from world_support import WORLDS, any_states
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,31 +6,32 @@ Generated once per test session (a default-size world takes well under a second)
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
-from personadrop.data.world import World, WorldConfig, generate_world, world_config
+from hypothesis import strategies as st
 
-#: A second world: another seed, and a signal table that moves the signals to other fields on purpose:
-#: Communication is the strong field (tone, length, worldview, temperament), Interests and Statistics now
-#: speak about values, the Values field is mediocre and Demographics is weak (no tone, no worldview).
-ALT_SIGNAL = {
-    "demographics": {"leniency": {"items": 1, "reliability": 0.4}, "temperament": {"items": 1, "reliability": 0.4}},
-    "interests": {"values": {"items": 4, "reliability": 0.7}, "tone": {"items": 1, "reliability": 0.5}},
-    "values": {"values": {"items": 3, "reliability": 0.5}, "temperament": {"items": 1, "reliability": 0.5},
-               "leniency": {"items": 1, "reliability": 0.5}},
-    "communication": {"tone": {"items": 2, "reliability": 0.85}, "verbosity": {"items": 2, "reliability": 0.8},
-                      "worldview": {"items": 1, "reliability": 0.8}, "temperament": {"items": 1, "reliability": 0.7}},
-    "statistics": {"values": {"items": 2, "reliability": 0.8}, "leniency": {"items": 1, "reliability": 0.6}},
-}
+from personadrop.data.world import States, World, WorldConfig, generate_world, load_world_config, world_config
+from personadrop.data.world.vocab import (
+    BELIEFS,
+    DIRECTIONS,
+    EMOTIONS,
+    GOALS,
+    INTENSITIES,
+    POSTER,
+    STRENGTHS,
+    STRUCTURES,
+    TARGETS,
+    TONES,
+    VALUES,
+)
+
+#: A second world: another seed and a signal table that moves the persona signals to other fields on purpose
+#: (Communication strong, Interests and Statistics about values, Values mediocre, Demographics weak).
+ALT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "world-alt.yaml"
 
 
 def alt_config(**fields: object) -> WorldConfig:
-    return WorldConfig.model_validate({
-        "seed": 7,
-        "signal": ALT_SIGNAL,
-        "noise_items": {"interests": (1, 3), "values": (0, 2), "communication": (0, 2), "statistics": (1, 3)},
-        "noise": {"stance_sigma": 0.6, "emotion": 0.15},
-        **fields,
-    })
+    return load_world_config(ALT_CONFIG, **fields)
 
 
 @cache
@@ -49,3 +50,16 @@ def small_world(seed: int = 3) -> World:
 
 
 WORLDS = {"default": default_world, "alt": alt_world}
+
+
+@st.composite
+def any_states(draw: st.DrawFn) -> States:
+    target = draw(st.sampled_from(TARGETS))
+    winner, loser = draw(st.permutations(VALUES))[:2]
+    return States(
+        direction=draw(st.sampled_from(DIRECTIONS)), strength=draw(st.sampled_from(STRENGTHS)), target=target,
+        emotion=draw(st.sampled_from(list(EMOTIONS))), intensity=draw(st.sampled_from(INTENSITIES)),
+        emotion_target=draw(st.sampled_from([POSTER, target])), belief=draw(st.sampled_from(list(BELIEFS))),
+        winner=winner, loser=loser, goal=draw(st.sampled_from(GOALS)), tone=draw(st.sampled_from(TONES)),
+        structure=draw(st.sampled_from(STRUCTURES)),
+    )
