@@ -183,3 +183,15 @@ def test_write_world_refuses_a_file_as_directory(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(DataError):
         write_world(generate_world(world_config(seed=0, **SMALL)), target)
+
+
+def test_options_merge_into_a_config_file_leaf_by_leaf(tmp_path: Path) -> None:
+    from world_support import ALT_CONFIG
+
+    record = generate_world_dir(tmp_path, config=ALT_CONFIG, users=30, posts=80,
+                                signal={"values": {"leniency": {"items": 2, "reliability": 0.9}}})
+    written = load_world_config_from_dir(tmp_path)
+    assert record["seed"] == 7 == written.seed
+    assert written.cell("values", "leniency").items == 2
+    assert written.cell("demographics", "tone").items == 0  # the file's cells survive the override
+    assert written.cell("communication", "worldview").items == 1

@@ -155,11 +155,12 @@ class WorldConfig(BaseModel):
         return json.loads(self.model_dump_json())
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+def merge_settings(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in leaf by leaf (nested mappings merge, anything else replaces)."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_settings(out[key], value)
         else:
             out[key] = value
     return out
@@ -170,8 +171,8 @@ def world_config(overrides: Mapping[str, Any] | None = None, **fields: Any) -> W
 
     Raises :class:`ConfigError` with the first invalid setting.
     """
-    data = _merge(WorldConfig().to_json_dict(), overrides or {})
-    data = _merge(data, {k: v for k, v in fields.items() if v is not None})
+    data = merge_settings(WorldConfig().to_json_dict(), overrides or {})
+    data = merge_settings(data, {k: v for k, v in fields.items() if v is not None})
     try:
         return WorldConfig.model_validate(data)
     except ValidationError as err:

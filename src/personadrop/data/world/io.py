@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from personadrop.data.humanual import example_to_row, write_jsonl
-from personadrop.data.world.config import WorldConfig, load_world_config, world_config
+from personadrop.data.world.config import WorldConfig, load_world_config, merge_settings, world_config
 from personadrop.data.world.generate import SPLITS, World, generate_world
 from personadrop.data.world.model import WorldModel
 from personadrop.errors import DataError
@@ -78,13 +78,9 @@ def generate_world_dir(
     ``config`` is a config file (YAML/JSON) or a :class:`WorldConfig`; ``seed``/``users``/``posts`` and
     ``options`` (any WorldConfig field, merged leaf by leaf) override it.
     """
-    if isinstance(config, WorldConfig):
-        cfg = world_config(config.to_json_dict() | options, seed=seed, users=users, posts=posts)
-    elif config is not None:
-        base = load_world_config(config)
-        cfg = world_config(base.to_json_dict() | options, seed=seed, users=users, posts=posts)
-    else:
-        cfg = world_config(options, seed=seed, users=users, posts=posts)
+    base = config if isinstance(config, WorldConfig) else load_world_config(config) if config is not None else None
+    settings = merge_settings(base.to_json_dict(), options) if base is not None else options
+    cfg = world_config(settings, seed=seed, users=users, posts=posts)
     return write_world(generate_world(cfg), out_dir)
 
 
