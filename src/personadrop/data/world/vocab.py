@@ -91,5 +91,5 @@ STRUCTURE_PHRASES: dict[str, str] = {"brief": "brief", "reasoned": "with reasons
 TARGETS: tuple[str, ...] = (
     "sister", "brother", "mom", "dad", "landlord", "boss", "coworker", "roommate", "neighbor", "cousin",
     "aunt", "uncle", "girlfriend", "boyfriend", "husband", "wife", "stepdad", "stepmom", "grandma",
-    "grandpa", "manager", "tenant", "classmate", "mother-in-law",
+    "grandpa", "manager", "tenant", "classmate", "stepson",
 )
