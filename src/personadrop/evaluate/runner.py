@@ -92,23 +92,31 @@ def run_grid(
     *,
     seed: int,
     dimensions: Sequence[str] = DIMENSIONS,
-    batch_size: int = 64,
+    batch_size: int = 512,
     judge_batch_size: int = 64,
     progress: bool = True,
     on_batch: Callable[[], None] | None = None,
 ) -> None:
-    """Generate and judge whatever the store does not hold yet. ``on_batch`` runs after each stored batch."""
+    """Generate and judge whatever the store does not hold yet. ``on_batch`` runs after each stored batch.
+
+    ``batch_size`` items go to the simulator at a time (it may split them further); larger chunks let it
+    group prompts of similar length, and the grid is ordered by condition, whose prompts are alike.
+    """
     by_id = {e.id: e for e in examples}
+    grid = [(c, e) for c in conditions for e in examples]
     with _progress(progress) as bar:
         for variant in variants:
-            todo = [(c, e) for c in conditions for e in examples if not store.has_generation((variant.name, c.name, e.id))]
-            task = bar.add_task(f"generate {variant.name}", total=len(todo))
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
-                store.add_generations(_generate(variant, batch, seed))
-                bar.advance(task, len(batch))
-                if on_batch:
-                    on_batch()
+            task = bar.add_task(f"generate {variant.name}", total=len(grid))
+            # Fixed chunks of the whole grid, redone whole when any row is missing: a resumed run feeds the
+            # simulator exactly the batches an uninterrupted one would, so batched generation (whose
+            # numerics depend on batch shape) gives the same replies.
+            for start in range(0, len(grid), batch_size):
+                chunk = grid[start : start + batch_size]
+                if any(not store.has_generation((variant.name, c.name, e.id)) for c, e in chunk):
+                    store.add_generations(_generate(variant, chunk, seed))
+                    if on_batch:
+                        on_batch()
+                bar.advance(task, len(chunk))
 
         groups: dict[tuple[str, str], list[Generation]] = defaultdict(list)
         wanted = {v.name for v in variants}
