@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personadrop.errors import ConfigError
 from personadrop.models.base import SimulationItem, Simulator
-from personadrop.models.prompting import PromptBuilder
+from personadrop.models.prompting import PromptBuilder, answer_prefix
 from personadrop.persona import MissingStyle
 
 RUN_META = "run.json"  # written by personadrop.train in every run directory
@@ -32,8 +32,8 @@ class Decoding(BaseModel):
     temperature: float = Field(0.0, ge=0.0)  # 0: greedy (deterministic whatever the batching)
     top_k: int = Field(0, ge=0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(72, ge=1)  # a reply
-    max_new_tokens_states: int = Field(200, ge=1)  # tasks that write latent states (and then a reply)
+    max_new_tokens: int = Field(96, ge=1)  # a reply (training runs record their own, from their data)
+    max_new_tokens_states: int = Field(192, ge=1)  # tasks that write latent states (and then a reply)
     batch_size: int = Field(128, ge=1)
     seed: int = 0
     cache: Literal["static", "dynamic"] = "static"
@@ -102,7 +102,7 @@ class HFSimulator(Simulator):
         if not items:
             return []
         d = self.decoding
-        texts = [self.prompts.render(self.prompts.messages(it.example, it.visible, it.task)) for it in items]
+        texts = [self.prompts.render(self.prompts.messages(it.example, it.visible, it.task), it.task) for it in items]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         budgets = [d.max_new_tokens if it.task == "response" else d.max_new_tokens_states for it in items]
         # Longest first within each length budget: similar lengths share a batch, so little padding.
@@ -117,7 +117,7 @@ class HFSimulator(Simulator):
                 batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
                 start += len(batch)
                 for i, text in zip(batch, self._generate_batch([ids[i] for i in batch], budget), strict=True):
-                    out[i] = text
+                    out[i] = (answer_prefix(items[i].task) + text).strip()  # the prefilled tag is part of the answer
         self.generated += len(items)
         return out
 
@@ -145,7 +145,7 @@ class HFSimulator(Simulator):
         else:
             kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
         generated = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs)
-        return [t.strip() for t in self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)]
+        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
 
 
 def read_run_meta(run_dir: str | Path) -> dict[str, Any]:

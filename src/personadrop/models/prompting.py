@@ -8,12 +8,26 @@ a cut turn keeps its speaker label and starts with an ellipsis.
 
 from __future__ import annotations
 
-from personadrop.data.example import Example, Turn
+from personadrop.data.example import STATE_DIMENSIONS, Example, Turn
 from personadrop.dropout import VisiblePersona
 from personadrop.persona import MissingStyle
-from personadrop.prompts import Message, simulator_messages
+from personadrop.prompts import TASKS, Message, simulator_messages
 
 ELLIPSIS = "... "
+
+
+def answer_prefix(task: str) -> str:
+    """The opening tag a reply for ``task`` starts with, written into the prompt (an assistant prefill).
+
+    A two-layer model attends poorly to one changed word in a long system prompt, so "which state?" is
+    also said right where the answer starts: ``<emotion>`` for the emotion task, ``<stance>`` (the first
+    state) for states-then-reply; the plain reply task has none. Training and inference use the same
+    prefix, and simulators return it with the generated text, so ``parse_output`` sees whole answers.
+    """
+    t = TASKS[task]
+    if t.name == "response":
+        return ""
+    return f"<{STATE_DIMENSIONS[0]}>" if t.name == "states+response" else f"<{t.tag}>"
 MIN_TAIL_TOKENS = 16  # the last turn keeps at least this much, even when the persona fills the budget
 
 
@@ -32,7 +46,9 @@ class PromptBuilder:
         two = len(self._template_ids([{"role": "user", "content": "x"}] * 2, add_generation_prompt=False))
         self._per_message = max(two - one, 1)
         self._fixed = max(one - self._per_message, 0) + 4  # template start + generation prompt, with slack
+        # Keyed by example id and thread (not the persona): masks change per row, threads do not.
         self._turn_cache: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._fits_cache: dict[tuple[str, int, str], bool] = {}
 
     # ------------------------------------------------------------------ public
     def messages(self, example: Example, visible: VisiblePersona, task: str = "response") -> list[Message]:
@@ -40,6 +56,8 @@ class PromptBuilder:
         if self.max_prompt_tokens is None:
             return simulator_messages(example, visible, task, self.missing)
         full = simulator_messages(example, visible, task, self.missing)
+        if self._fits_whole(example, task):
+            return full
         used = self._fixed + self._count(full[0]["content"]) + self._per_message
         budget = self.max_prompt_tokens - used
         context = self._fit_context(example, budget)
@@ -48,9 +66,10 @@ class PromptBuilder:
             return simulator_messages(example, visible, task, self.missing)
         return full
 
-    def render(self, messages: list[Message]) -> str:
-        """Prompt text ending where the reply begins (the model's chat template with a generation prompt)."""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    def render(self, messages: list[Message], task: str = "response") -> str:
+        """Prompt text ending where the reply begins: the chat template's generation prompt, then the task's prefix."""
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + answer_prefix(task)
 
     # ------------------------------------------------------------------ internals
     def _template_ids(self, messages: list[Message], add_generation_prompt: bool) -> list[int]:
@@ -58,14 +77,35 @@ class PromptBuilder:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._encode([text])[0])
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        # The Rust tokenizer directly: transformers' per-call overhead dominates for short texts.
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+
+    def _fits_whole(self, example: Example, task: str) -> bool:
+        """Whether the prompt fits even with the full persona (a masked persona never renders longer)."""
+        key = (example.id, hash(example.context), task)
+        fits = self._fits_cache.get(key)
+        if fits is None:
+            from personadrop.dropout import Full, MaskKey
+
+            system = simulator_messages(example, Full()(example.persona, MaskKey(0, example.id)), task, self.missing)[0]
+            total = self._fixed + self._count(system["content"]) + self._per_message + sum(self._turn_lengths(example))
+            fits = total <= (self.max_prompt_tokens or 0)
+            if len(self._fits_cache) > 500_000:
+                self._fits_cache.clear()
+            self._fits_cache[key] = fits
+        return fits
 
     def _turn_lengths(self, example: Example) -> tuple[int, ...]:
-        key = (example.id, len(example.context))
+        key = (example.id, hash(example.context))
         lengths = self._turn_cache.get(key)
         if lengths is None:
-            texts = [f"{t.speaker}: {t.content}" for t in example.context]
-            ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            ids = self._encode([f"{t.speaker}: {t.content}" for t in example.context])
             lengths = tuple(len(x) + self._per_message for x in ids)
             if len(self._turn_cache) > 200_000:  # bounded: evaluation may stream many examples
                 self._turn_cache.clear()

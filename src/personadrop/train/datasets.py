@@ -59,11 +59,14 @@ def build_rows(
     with_targets: bool,
     stage: str,
     epoch_offset: int = 0,
+    batch_size: int | None = None,
 ) -> Rows:
     """Rows for ``epochs`` epoch blocks; ``tasks(example, epoch)`` says which tasks each example trains on.
 
-    ``with_targets`` adds a ``completion`` (the SFT target). Every row carries what a reward needs:
+    ``prompt`` is the rendered prompt text. ``with_targets`` adds ``messages`` (the prompt as chat messages)
+    and ``completion`` (the SFT target text). Every row carries what a reward needs:
     example id, task, judged dimension, the real reply, the true states, and the thread as text.
+    ``batch_size``: arrange each epoch block in batches of similar length (for SFT; GRPO leaves it None).
     """
     out = Rows()
     for e in range(epochs):
@@ -74,8 +77,10 @@ def build_rows(
             vis = visible.visibility()
             out.visibility.append({"stage": stage, "epoch": epoch, "example_id": ex.id, **vis})
             for task in tasks(ex, epoch):
+                messages = builder.messages(ex, visible, task)
                 row: dict[str, Any] = {
-                    "prompt": builder.messages(ex, visible, task),
+                    # Text, not messages: it ends with the task's answer prefix (see models.prompting).
+                    "prompt": builder.render(messages, task),
                     "example_id": ex.id,
                     "task": task,
                     "dimension": TASKS[task].dimension,
@@ -86,11 +91,35 @@ def build_rows(
                     "fields": ",".join(vis["fields"]),  # type: ignore[arg-type]
                 }
                 if with_targets:
-                    row["completion"] = [{"role": "assistant", "content": target_text(ex, task)}]
+                    row["messages"] = messages
+                    row["completion"] = target_text(ex, task)
                 block.append(row)
-        random.Random(f"{seed}/{stage}/{epoch}").shuffle(block)
-        out.rows.extend(block)
+        rng = random.Random(f"{seed}/{stage}/{epoch}")
+        rng.shuffle(block)
+        out.rows.extend(_length_grouped(block, batch_size, rng) if batch_size else block)
     return out
+
+
+def _row_chars(row: dict[str, Any]) -> int:
+    return len(row["prompt"]) + len(row.get("completion", ""))
+
+
+def _length_grouped(block: list[dict[str, Any]], batch_size: int, rng: random.Random) -> list[dict[str, Any]]:
+    """The shuffled block re-ordered so each batch holds rows of similar length (less padding), batches shuffled.
+
+    Rows are sorted within windows of a few batches only, so which rows meet in a batch stays random. The
+    last batch is topped up with rows drawn from the block, so every block is a whole number of batches and
+    the batches of the next block stay aligned for a sequential reader.
+    """
+    if block and len(block) % batch_size:
+        block = block + rng.choices(block, k=batch_size - len(block) % batch_size)
+    window = batch_size * 8
+    batches = []
+    for start in range(0, len(block), window):
+        chunk = sorted(block[start : start + window], key=_row_chars)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return [row for batch in batches for row in batch]
 
 
 # --------------------------------------------------------------------------- what each method trains on

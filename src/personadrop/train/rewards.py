@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from personadrop.judges.base import Judge, JudgeRequest
+from personadrop.models.prompting import answer_prefix
 from personadrop.prompts import TASKS, parse_output
 
 
@@ -62,7 +63,8 @@ class JudgeReward:
         by_prompt: dict[tuple[str, str, int], list[tuple[int, str]]] = defaultdict(list)
         for i, completion in enumerate(completions):
             task = columns["task"][i]
-            parsed = parse_output(completion_text(completion), task)
+            # The prompt ended with the task's opening tag (an assistant prefill); the answer starts with it.
+            parsed = parse_output(answer_prefix(task) + completion_text(completion), task)
             if parsed is None:
                 self.unparsable += 1
                 continue

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from personadrop.errors import ConfigError
 from personadrop.train.config import TrainConfig
 
 
@@ -54,10 +55,51 @@ def sft_steps(rows_per_epoch: int, cfg: TrainConfig) -> int:
     return max(1, min(steps, cfg.sft.max_steps or steps))
 
 
+def encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of ``texts`` (no special tokens added); each distinct text is tokenized once, in one batch."""
+    unique = list(dict.fromkeys(texts))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        ids = tokenizer(unique, add_special_tokens=False)["input_ids"]
+    else:
+        ids = [e.ids for e in backend.encode_batch(unique, add_special_tokens=False)]
+    by_text = dict(zip(unique, ids, strict=True))
+    return [by_text[t] for t in texts]
+
+
+def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
+    """``input_ids`` and ``labels`` (-100 on the prompt) for rows from ``build_rows``, at most ``max_length``.
+
+    The prompt text (which ends with the task's answer prefix) and the rest of the reply are tokenized
+    apart, exactly as at inference where the model continues the prompt's tokens, and in batches: on two
+    CPU cores, tokenizing row by row cost more than the training steps.
+    """
+    from datasets import Dataset
+
+    prompts = [r["prompt"] for r in rows]
+    fulls = [
+        tokenizer.apply_chat_template([*r["messages"], {"role": "assistant", "content": r["completion"]}], tokenize=False)
+        for r in rows
+    ]
+    bad = next((i for i, (p, f) in enumerate(zip(prompts, fulls, strict=True)) if not f.startswith(p)), None)
+    if bad is not None:
+        raise ConfigError(
+            "the tokenizer's chat template renders a prompt that is not a prefix of prompt + reply "
+            f"(row {bad}); SFT needs a prefix-stable template"
+        )
+    prompt_ids = encode(tokenizer, prompts)
+    reply_ids = encode(tokenizer, [f[len(p) :] for p, f in zip(prompts, fulls, strict=True)])
+    input_ids, labels = [], []
+    for p_ids, r_ids in zip(prompt_ids, reply_ids, strict=True):
+        input_ids.append((p_ids + r_ids)[:max_length])
+        labels.append(([-100] * len(p_ids) + r_ids)[:max_length])
+    return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
+
+
 def train_sft(
     model,
     tokenizer,
-    dataset,
+    rows: list[dict[str, Any]],
     cfg: TrainConfig,
     out_dir: Path,
     *,
@@ -66,7 +108,7 @@ def train_sft(
     callbacks: list[Any] | None = None,
     resume: str | bool | None = None,
 ):
-    """Train ``model`` on ``dataset`` (prompt/completion rows) for ``steps`` steps; returns the trained model.
+    """Train ``model`` on ``rows`` (prompt/completion chat rows) for ``steps`` steps; returns the trained model.
 
     LoRA adapters, when configured, are merged back so later stages and generation see one plain model.
     """
@@ -81,8 +123,7 @@ def train_sft(
         lr_scheduler_type="cosine",
         warmup_steps=max(0, round(cfg.sft.warmup_ratio * steps)),
         weight_decay=cfg.sft.weight_decay,
-        max_length=cfg.max_prompt_tokens + max_completion_tokens + 16,
-        completion_only_loss=True,
+        max_length=None,  # rows arrive tokenized and cut to length (see tokenized_dataset)
         shuffle_dataset=False,
         train_sampling_strategy="sequential",  # epoch blocks are already shuffled, and must stay in order
         **device_args(cfg),
@@ -90,7 +131,7 @@ def train_sft(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=dataset.select_columns(["prompt", "completion"]),
+        train_dataset=tokenized_dataset(rows, tokenizer, cfg.max_prompt_tokens + max_completion_tokens + 16),
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
         callbacks=callbacks,

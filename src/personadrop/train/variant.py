@@ -10,6 +10,7 @@ With ``field_dropout`` P, every stage shows each training prompt through ``Field
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from personadrop.errors import ConfigError, DataError
 from personadrop.judges.base import Judge
 from personadrop.models.checkpoint import Decoding
 from personadrop.models.prompting import PromptBuilder
+from personadrop.prompts import target_text
 from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
     GRPO_EPOCH_OFFSET,
@@ -92,8 +94,9 @@ def train_variant(
 
     ``data``: a dataset directory/file (its ``train`` split is used) or a list of examples.
     ``judge``: a Judge or registry spec for the GRPO reward (default: the config's, ``exact``).
-    ``warm_start``: for ``grpo``, a finished ``sft`` run with the same data, seed and field dropout whose
-    model replaces the warm-start stage. ``overrides``: TrainConfig fields (e.g. ``seed=1``).
+    ``warm_start``: for ``grpo``, a finished ``sft`` run with the same data, seed, model and field dropout
+    whose model replaces the warm-start stage (its SFT settings are recorded as this run's).
+    ``overrides``: TrainConfig fields (e.g. ``seed=1``).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or tokenizers at run time
     if judge is not None:
@@ -104,13 +107,15 @@ def train_variant(
     run = RunDir(out_dir)
     examples, source = load_train_examples(data, cfg)
     fingerprint = data_fingerprint(examples, source)
+    warm_run = _check_warm_start(warm_start, cfg, fingerprint)
+    if warm_run is not None:
+        cfg = cfg.model_copy(update={"sft": warm_run.config.sft})  # the record names the warm start it used
     if run.done:
         _check_same(run, cfg, fingerprint)
         log.info("run %s is finished; skipping", run.path)
         return run
     if method == "humanlm":
         require_states(examples, method)
-    warm_run = _check_warm_start(warm_start, cfg, fingerprint)
     run.begin(cfg, fingerprint, name)
     return _Trainer(cfg, run, examples, judge, warm_run, name).run()
 
@@ -141,7 +146,6 @@ def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, 
             ("seed", wc.seed, cfg.seed),
             ("model", wc.model, cfg.model),
             ("max_prompt_tokens", wc.max_prompt_tokens, cfg.max_prompt_tokens),
-            ("sft", wc.sft, cfg.sft),
             ("data", warm.fingerprint.get("sha256"), fingerprint["sha256"]),
         )
         if a != b
@@ -159,6 +163,7 @@ class _Trainer:
         self.cfg, self.run_dir, self.examples, self.warm_run, self.name = cfg, run, examples, warm_run, name
         self.judge_spec = judge if judge is not None else cfg.judge
         self.policy = training_policy(cfg)
+        self._budgets: dict[str, int] = {}
 
     def run(self) -> RunDir:
         import torch
@@ -172,9 +177,11 @@ class _Trainer:
         model = self._warm_start(tokenizer, builder)
         if cfg.uses_grpo:
             model = self._grpo(model, tokenizer, builder)
-        decoding = cfg.decoding
-        if cfg.method == "humanlm":
-            decoding = Decoding(**{**decoding.model_dump(), "max_new_tokens_states": cfg.grpo.max_completion_tokens_states})
+        # Evaluation writes at most as much as the longest training target (plus a margin), unless told otherwise.
+        lengths = {"max_new_tokens": self._budget(tokenizer, "response"),
+                   "max_new_tokens_states": self._budget(tokenizer, "states+response")}
+        decoding = Decoding(**{**cfg.decoding.model_dump(),
+                               **{k: v for k, v in lengths.items() if k not in cfg.decoding.model_fields_set}})
         self.run_dir.finish(
             model,
             tokenizer,
@@ -189,6 +196,23 @@ class _Trainer:
         return self.run_dir
 
     # ------------------------------------------------------------------ pieces
+    def _budget(self, tokenizer, task: str) -> int:
+        """Tokens a reply for ``task`` may need: the longest training target, plus 10% and the end token."""
+        if task not in self._budgets:
+            if task != "response" and any(ex.states is None for ex in self.examples):
+                self._budgets[task] = 192  # no true states to measure (HUMANUAL): a generous default
+            else:
+                texts = [target_text(ex, task) for ex in self.examples]
+                longest = max(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+                self._budgets[task] = math.ceil(longest * 1.1) + 2
+        return self._budgets[task]
+
+    def _completion_budget(self, tokenizer) -> int:
+        g = self.cfg.grpo
+        if self.cfg.method == "humanlm":
+            return g.max_completion_tokens_states or self._budget(tokenizer, "states+response")
+        return g.max_completion_tokens or self._budget(tokenizer, "response")
+
     def _tokenizer(self):
         from personadrop.models.tiny import PRESETS
         from personadrop.models.tokenizer import build_tokenizer, corpus_texts, load_tokenizer, save_tokenizer
@@ -233,14 +257,15 @@ class _Trainer:
         tasks = sft_tasks(cfg.method, seed=cfg.seed, state_task_share=cfg.sft.state_task_share)
         blocks = epoch_blocks(cfg.sft.epochs)
         rows = build_rows(self.examples, self.policy, builder, seed=cfg.seed, epochs=blocks, tasks=tasks,
-                          with_targets=True, stage=stage)
+                          with_targets=True, stage=stage, batch_size=cfg.sft.batch_size)
         run.write_shown(stage, rows.visibility)
         steps = sft_steps(len(rows.rows) // blocks, cfg)
-        max_completion = cfg.grpo.max_completion_tokens_states if cfg.method == "humanlm" else cfg.grpo.max_completion_tokens
+        # SFT sees whole targets; the rollout caps of the GRPO stage do not apply here.
+        max_completion = self._budget(tokenizer, "states+response" if cfg.method == "humanlm" else "response")
         callback = curves_callback(run, stage)
         t0 = time.perf_counter()
         model = train_sft(
-            self._fresh_model(tokenizer), tokenizer, rows.dataset(), cfg, run.stage_dir(stage),
+            self._fresh_model(tokenizer), tokenizer, rows.rows, cfg, run.stage_dir(stage),
             steps=steps, max_completion_tokens=max_completion, callbacks=[callback],
             resume=run.last_checkpoint(stage),
         )
@@ -264,7 +289,7 @@ class _Trainer:
                           with_targets=False, stage=stage, epoch_offset=GRPO_EPOCH_OFFSET)
         run.write_shown(stage, rows.visibility)
         steps = grpo_steps(len(rows.rows) // blocks, cfg)
-        max_completion = cfg.grpo.max_completion_tokens_states if cfg.method == "humanlm" else cfg.grpo.max_completion_tokens
+        max_completion = self._completion_budget(tokenizer)
         reward = reward_function(judge)
         callback = curves_callback(run, stage)
         trainer = make_grpo_trainer(model, tokenizer, rows.dataset(), reward, cfg, run.stage_dir(stage),
