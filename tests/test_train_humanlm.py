@@ -8,10 +8,10 @@ import pytest
 
 from personadrop.data.example import STATE_DIMENSIONS
 from personadrop.dropout import Full, MaskKey
-from personadrop.errors import DataError
 from personadrop.models.base import SimulationItem
 from personadrop.models.checkpoint import load_simulator
 from personadrop.prompts import HUMANLM_TASKS, parse_output
+from personadrop.train.datasets import grpo_tasks, sft_tasks
 from personadrop.train.heldout import heldout_alignment
 from personadrop.train.variant import train_variant
 from trainkit import OverlapJudge, world
@@ -65,8 +65,11 @@ def test_humanlm_grpo_rewards_each_task_on_its_own_dimension(humanlm_run):
     assert len(shown) == len(train) and len({r["example_id"] for r in shown}) == len(train)
 
 
-def test_humanlm_refuses_data_without_true_states(tmp_path):
+def test_humanlm_examples_without_true_states_warm_start_on_their_reply():
     train, _ = world()
-    bad = [train[0].model_copy(update={"states": None}), *train[1:4]]
-    with pytest.raises(DataError, match="true latent states"):
-        train_variant("humanlm", bad, tmp_path / "run", profile="quick", judge=OverlapJudge())
+    known, bare = train[0], train[1].model_copy(update={"states": None})
+    choose = sft_tasks("humanlm", seed=0, state_task_share=1.0)
+    assert choose(bare, 0) == ("response",)  # HUMANUAL: no states to imitate, the judge teaches them in GRPO
+    assert choose(known, 0)[0] == "states+response" and choose(known, 0)[1] in STATE_DIMENSIONS
+    assert grpo_tasks("humanlm")(bare, 0) == (*STATE_DIMENSIONS, "states+response")
+    assert grpo_tasks("grpo")(known, 0) == ("response",)

@@ -133,3 +133,22 @@ def test_a_local_checkpoint_trains_with_lora_and_reloads_merged(tmp_path):
     assert not list((out / "model").glob("adapter_*"))  # adapters are merged into plain weights
     assert len(load_simulator(out).generate([])) == 0
 
+
+
+def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys):
+    data = tmp_path / "data"
+    train, _ = world()
+    write_jsonl([example_to_row(e) for e in train], data / "train.jsonl")
+    cases = [
+        (["--method", "sft", "--report-to", "tensorboard"], "tensorboard package"),
+        (["--method", "humanlm", "--lora"], "--lora needs --model PATH"),
+        (["--method", "sft", "--warm-start", str(tmp_path)], "only grpo"),
+        (["--method", "grpo", "--model", str(tmp_path / "nowhere")], "not a local model directory"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--profile", "quick", *args])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "model").exists()

@@ -124,11 +124,17 @@ def _length_grouped(block: list[dict[str, Any]], batch_size: int, rng: random.Ra
 
 # --------------------------------------------------------------------------- what each method trains on
 def sft_tasks(method: str, *, seed: int, state_task_share: float = 0.0) -> TaskChooser:
-    """Warm-start / SFT tasks: the reply; for HumanLM states-then-reply, plus some single-state rows."""
+    """Warm-start / SFT tasks: the reply; for HumanLM states-then-reply, plus some single-state rows.
+
+    A HumanLM example without true states (HUMANUAL has none) warm-starts on its reply alone; its states
+    are then learned in the GRPO stage only, from a judge that reads them against the real reply.
+    """
     if method != "humanlm":
         return lambda ex, epoch: ("response",)
 
     def choose(ex: Example, epoch: int) -> Sequence[str]:
+        if not has_states(ex):
+            return ("response",)
         draw = MaskKey(seed, ex.id, epoch).draws("warmup-task", 2)
         if draw[0] < state_task_share * 2**32:
             return ("states+response", STATE_DIMENSIONS[draw[1] % len(STATE_DIMENSIONS)])
@@ -145,15 +151,6 @@ def grpo_tasks(method: str, *, humanlm_response_task: str = "states+response") -
     return lambda ex, epoch: tasks
 
 
-def require_states(examples: Sequence[Example], method: str) -> None:
-    """HumanLM trains on true latent states; fail early, naming an example without them."""
-    from personadrop.errors import DataError
-
-    if method != "humanlm":
-        return
-    for ex in examples:
-        if not ex.states or any(not ex.states.get(d) for d in STATE_DIMENSIONS):
-            raise DataError(
-                f"humanlm needs true latent states ({', '.join(STATE_DIMENSIONS)}) in every training example; "
-                f"example {ex.id} has {sorted(ex.states or {}) or 'none'}"
-            )
+def has_states(example: Example) -> bool:
+    """Whether the example knows all six true latent states (synthetic worlds do; HUMANUAL does not)."""
+    return bool(example.states) and all(example.states.get(d) for d in STATE_DIMENSIONS)  # type: ignore[union-attr]

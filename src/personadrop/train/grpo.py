@@ -46,6 +46,21 @@ def _masked_trainer_class():
             self.last_loss_mask = out["completion_mask"] * out.get("tool_mask", 1)
             return out
 
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False, **rest):
+            if not getattr(self, "lean_logps", False):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                    **rest)
+            # The embedded model: one log-softmax over its small vocabulary beats TRL's tiled fused head on CPU.
+            net = self.accelerator.unwrap_model(model)
+            hidden = net.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            states = hidden.last_hidden_state[:, -logits_to_keep - 1 : -1]  # positions that predict the completion
+            logp = torch.log_softmax(net.get_output_embeddings()(states).float() / self.temperature, dim=-1)
+            per_token = logp.gather(-1, input_ids[:, -logits_to_keep:].unsqueeze(-1)).squeeze(-1)
+            entropy = -(logp.exp() * logp).sum(-1) if compute_entropy else None
+            return per_token, entropy, None
+
     return MaskedGRPOTrainer
 
 
@@ -93,7 +108,7 @@ def make_grpo_trainer(
         **device_args(cfg),
     )
     cls = _masked_trainer_class()
-    return cls(
+    trainer = cls(
         model=model,
         reward_funcs=[reward],
         args=args,
@@ -102,6 +117,8 @@ def make_grpo_trainer(
         peft_config=lora_config(cfg),
         callbacks=callbacks,
     )
+    trainer.lean_logps = cfg.model.path is None  # plain output layer of the embedded presets
+    return trainer
 
 
 def train_grpo(trainer, resume: str | bool | None = None):

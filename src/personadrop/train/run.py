@@ -121,23 +121,28 @@ class RunDir:
         return get_last_checkpoint(str(d)) if d.is_dir() else None
 
     # ------------------------------------------------------------------ writing
+    def check_matches(self, config: TrainConfig, fingerprint: dict[str, Any]) -> None:
+        """Raise ConfigError if this directory holds a run with another config or other data."""
+        cfg_path = self.path / "config.json"
+        if not cfg_path.exists():
+            return
+        had = json.loads(cfg_path.read_text(encoding="utf-8"))
+        wanted = config.model_dump(mode="json")
+        if _semantic(had) != _semantic(wanted):
+            changed = sorted(k for k in set(had) | set(wanted) if k not in _COSMETIC and had.get(k) != wanted.get(k))
+            raise ConfigError(
+                f"{self.path} holds a run with a different config (differs in: {', '.join(changed)}); "
+                "use another --out directory or delete this one"
+            )
+        old = self.fingerprint
+        if old.get("sha256") != fingerprint["sha256"]:
+            raise ConfigError(f"{self.path} was trained on different data ({old.get('source')}); use another --out")
+
     def begin(self, config: TrainConfig, fingerprint: dict[str, Any], name: str) -> None:
         """Create or re-open the directory; refuse one that holds a different run."""
         self.path.mkdir(parents=True, exist_ok=True)
-        wanted = config.model_dump(mode="json")
-        cfg_path = self.path / "config.json"
-        if cfg_path.exists():
-            had = json.loads(cfg_path.read_text(encoding="utf-8"))
-            if _semantic(had) != _semantic(wanted):
-                changed = sorted(k for k in set(had) | set(wanted) if k not in _COSMETIC and had.get(k) != wanted.get(k))
-                raise ConfigError(
-                    f"{self.path} holds a run with a different config (differs in: {', '.join(changed)}); "
-                    "use another --out directory or delete this one"
-                )
-            old = self.fingerprint
-            if old.get("sha256") != fingerprint["sha256"]:
-                raise ConfigError(f"{self.path} was trained on different data ({old.get('source')}); use another --out")
-        _write_json(cfg_path, wanted)
+        self.check_matches(config, fingerprint)
+        _write_json(self.path / "config.json", config.model_dump(mode="json"))
         _write_json(self.path / "data.json", fingerprint)
         _write_json(self.path / "versions.json", library_versions())
         meta = self.meta

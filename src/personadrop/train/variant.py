@@ -29,7 +29,7 @@ from personadrop.train.datasets import (
     build_rows,
     epoch_blocks,
     grpo_tasks,
-    require_states,
+    has_states,
     sft_tasks,
 )
 from personadrop.train.run import RunDir, curves_callback, data_fingerprint
@@ -68,12 +68,11 @@ def load_train_examples(data: str | Path | list[Example], cfg: TrainConfig) -> t
 
 
 def resolve_judge(judge: Judge | str) -> Judge:
+    """A judge instance, or one built from a registry spec (``exact``, ``anthropic:<model>``, ...)."""
     if isinstance(judge, Judge):
         return judge
-    try:
-        from personadrop.judges import make_judge  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError(f"cannot build judge {judge!r}: the judge registry is not available") from None
+    from personadrop.judges import make_judge
+
     return make_judge(judge)
 
 
@@ -111,22 +110,26 @@ def train_variant(
     if warm_run is not None:
         cfg = cfg.model_copy(update={"sft": warm_run.config.sft})  # the record names the warm start it used
     if run.done:
-        _check_same(run, cfg, fingerprint)
+        run.check_matches(cfg, fingerprint)
         log.info("run %s is finished; skipping", run.path)
         return run
-    if method == "humanlm":
-        require_states(examples, method)
+    _check_reporting(cfg)
+    if cfg.model.path is not None and not (Path(cfg.model.path) / "config.json").exists():
+        raise ConfigError(f"--model {cfg.model.path} is not a local model directory (no config.json); "
+                          "weights are never downloaded, give a checkpoint directory or tiny/small")
     run.begin(cfg, fingerprint, name)
     return _Trainer(cfg, run, examples, judge, warm_run, name).run()
 
 
-def _check_same(run: RunDir, cfg: TrainConfig, fingerprint: dict[str, Any]) -> None:
-    from personadrop.train.run import _semantic
+def _check_reporting(cfg: TrainConfig) -> None:
+    """Fail before training when a requested logger (tensorboard, wandb) is unknown or not installed."""
+    import importlib.util
 
-    if _semantic(run.config.model_dump(mode="json")) != _semantic(cfg.model_dump(mode="json")):
-        raise ConfigError(f"{run.path} holds a finished run with a different config; use another --out directory")
-    if run.fingerprint.get("sha256") != fingerprint["sha256"]:
-        raise ConfigError(f"{run.path} holds a finished run trained on different data; use another --out directory")
+    for target in cfg.report_to:
+        if target not in ("tensorboard", "wandb"):
+            raise ConfigError(f"--report-to {target!r}: use tensorboard or wandb")
+        if importlib.util.find_spec(target) is None:
+            raise ConfigError(f"--report-to {target} needs the {target} package, which is not installed")
 
 
 def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, fingerprint: dict[str, Any]) -> RunDir | None:
@@ -199,10 +202,11 @@ class _Trainer:
     def _budget(self, tokenizer, task: str) -> int:
         """Tokens a reply for ``task`` may need: the longest training target, plus 10% and the end token."""
         if task not in self._budgets:
-            if task != "response" and any(ex.states is None for ex in self.examples):
-                self._budgets[task] = 192  # no true states to measure (HUMANUAL): a generous default
+            known = self.examples if task == "response" else [ex for ex in self.examples if has_states(ex)]
+            if not known:
+                self._budgets[task] = 2 * self._budget(tokenizer, "response") + 64  # no states to measure
             else:
-                texts = [target_text(ex, task) for ex in self.examples]
+                texts = [target_text(ex, task) for ex in known]
                 longest = max(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
                 self._budgets[task] = math.ceil(longest * 1.1) + 2
         return self._budgets[task]

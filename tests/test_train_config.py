@@ -1,0 +1,47 @@
+"""Training configuration: defaults <- profile <- config file <- options, with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from personadrop.errors import ConfigError
+from personadrop.train.config import PROFILES, TrainConfig, resolve_config
+
+
+def test_layers_apply_in_order_and_unset_options_are_ignored(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("train:\n  seed: 4\n  sft: {lr: 0.001}\n  grpo: {num_generations: 8}\n")
+    cfg = resolve_config("grpo", profile="quick", config=path, seed=9, judge=None)
+    assert cfg.method == "grpo" and cfg.profile == "quick"
+    assert cfg.seed == 9  # the option beats the file
+    assert cfg.sft.lr == 0.001 and cfg.sft.max_steps == PROFILES["quick"]["sft"]["max_steps"]
+    assert cfg.grpo.num_generations == 8 and cfg.judge == "exact"
+    assert resolve_config("grpo", profile="quick", config=cfg) == cfg  # a resolved config resolves to itself
+
+
+def test_asking_for_epochs_lifts_the_profiles_step_cap():
+    assert resolve_config("grpo").grpo.max_steps == 20
+    assert resolve_config("grpo", config={"grpo": {"epochs": 1}}).grpo.max_steps is None
+    assert resolve_config("grpo", config={"grpo": {"epochs": 1, "max_steps": 7}}).grpo.max_steps == 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "dpo"}, "unknown method"),
+        ({"method": "sft", "profile": "huge"}, "unknown profile"),
+        ({"method": "sft", "field_dropout": 1.5}, "field_dropout"),
+        ({"method": "sft", "config": {"sft": {"batch_size": 0}}}, "sft.batch_size"),
+        ({"method": "sft", "config": {"model": {"lora": {}}}}, "model.lora needs model.path"),
+        ({"method": "sft", "config": {"grpo": {"num_gens": 4}}}, "grpo.num_gens"),
+    ],
+)
+def test_invalid_settings_name_the_setting(kwargs, message):
+    method = kwargs.pop("method")
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(method, **kwargs)
+
+
+def test_config_round_trips_through_json():
+    cfg = resolve_config("humanlm", profile="default", field_dropout=0.6)
+    assert TrainConfig(**cfg.model_dump(mode="json")) == cfg
