@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -372,12 +373,26 @@ def _slug(name: str) -> str:
 
 
 def _print_headline(summary: dict) -> None:
-    from personadrop.report.writer import headline
+    """Means only, short headers, to fit a terminal; report.md has the intervals and the long names."""
+    from personadrop.report.figures import ordered
 
-    rows = headline(summary)
-    table = Table(*rows[0].keys(), title="headline (alignment score, 95% CI)", title_justify="left")
-    for r in rows:
-        table.add_row(*r.values())
+    def mean(v: str, c: str) -> str:
+        e = summary["scores"][v].get(c)
+        return "-" if not e or e["mean"] is None or e["mean"] != e["mean"] else f"{e['mean']:.3f}"
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None or x != x else f"{x:.0%}"
+
+    table = Table(title="mean alignment score (CIs in report.md); ret = retention vs full",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for head in ("variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret items:0.9"):
+        table.add_column(head, justify="left" if head == "variant" else "right", no_wrap=True, min_width=len(head))
+    for v in ordered(summary["scores"]):
+        sf = summary.get("single_field", {}).get(v, {})
+        low, high = pct(sf.get("retention_min")), pct(sf.get("retention_max"))
+        ret_sf = f"{low}-{high}" if "-" not in (low, high) else "-"
+        table.add_row(v, mean(v, "full"), mean(v, "none"), mean(v, "only:*"), mean(v, "items:0.9"), ret_sf,
+                      pct(summary["retention"][v].get("items:0.9")))
     Console().print(table)
 
 
