@@ -4,7 +4,7 @@ Reports per variant: training time and seconds per step of each stage, the final
 exact judge's mean response score on ``--n`` test examples under ``full`` and ``only:values`` (and the
 Bayes-optimal ceiling for reference), plus generation throughput (replies/s) at the chosen batch size.
 
-Run: `python benchmarks/bench_train.py --out /tmp/bench-train [--profile default] [--n 300]`.
+Run: `python benchmarks/bench_train.py --out /tmp/bench-train [--profile default] [--n 300] [--config JSON]`.
 Timings on a shared 2-core machine are noisy; run it alone when the numbers matter.
 """
 
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="held-out test examples to score")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--variants", default=",".join(v for v, _, _ in VARIANTS))
+    ap.add_argument("--config", default="{}", help='TrainConfig overrides as JSON, e.g. \'{"sft": {"epochs": 4}}\'')
     args = ap.parse_args()
 
     data = args.data or args.out / "world"
@@ -51,7 +52,8 @@ def main() -> None:
         warm = args.out / "runs" / "sft" if name == "grpo" and "sft" in results else None
         t0 = time.perf_counter()
         run = train_variant(method, data, args.out / "runs" / name.replace("+", "_"), field_dropout=fd,
-                            profile=args.profile, warm_start=warm, name=name, progress=False)
+                            profile=args.profile, warm_start=warm, name=name, progress=False,
+                            config=json.loads(args.config))
         wall = time.perf_counter() - t0
         meta = run.meta
         row = {"train_seconds": meta.get("train_seconds"), "wall_seconds": round(wall, 1), "stages": meta.get("stages")}

@@ -152,3 +152,24 @@ def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_sft_rows_hold_exactly_what_inference_sees_and_writes():
+    """Prompt + answer prefix, then the reply's rest and the turn's end; also with a Qwen3-style think block."""
+    from personadrop.dropout import Full
+    from personadrop.models.prompting import PromptBuilder
+    from personadrop.models.tokenizer import CHAT_TEMPLATE, build_tokenizer, corpus_texts
+    from personadrop.train.datasets import build_rows, sft_tasks
+    from personadrop.train.sft import tokenized_dataset
+
+    train, _ = world()
+    tokenizer = build_tokenizer(corpus_texts(train), vocab_size=600)
+    for template in (CHAT_TEMPLATE, CHAT_TEMPLATE.replace("<|assistant|>{%- else -%}", "<|assistant|>[think][/think]{%- else -%}")):
+        tokenizer.chat_template = template
+        rows = build_rows(train[:6], Full(), PromptBuilder(tokenizer, 352), seed=0, epochs=1, with_targets=True,
+                          tasks=sft_tasks("humanlm", seed=0, state_task_share=1.0), stage="sft").rows
+        for row, tokens in zip(rows, tokenized_dataset(rows, tokenizer, 1000), strict=True):
+            trained = tokenizer.decode([t for t, label in zip(tokens["input_ids"], tokens["labels"], strict=True) if label != -100])
+            assert tokenizer.decode(tokens["input_ids"]) == row["prompt"] + trained
+            assert row["prompt"].endswith(("<|assistant|><stance>", "<|assistant|><" + row["task"] + ">"))
+            assert trained.endswith("<|end|>") and (row["prompt"][-12:] + trained).count(row["completion"][-20:]) == 1

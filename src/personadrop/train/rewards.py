@@ -38,8 +38,10 @@ def completion_text(completion: Any) -> str:
 class JudgeReward:
     """A TRL reward function backed by a :class:`Judge`.
 
-    Rows must carry ``example_id``, ``task``, ``reference``, ``reference_states`` (JSON) and ``context``
-    (see :mod:`personadrop.train.datasets`). ``stats`` accumulates per-dimension sums for the curves.
+    Rows must carry ``example_id``, ``task``, ``dimension``, ``epoch``, ``reference``, ``reference_states``
+    (JSON) and ``context`` (see :mod:`personadrop.train.datasets`); prompts end with the task's answer
+    prefix, which is put back in front of each completion before parsing. Mean reward per dimension is
+    logged through TRL's ``log_metric`` as ``reward/<dimension>``.
     """
 
     def __init__(self, judge: Judge):

@@ -70,25 +70,26 @@ def encode(tokenizer, texts: list[str]) -> list[list[int]]:
 def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     """``input_ids`` and ``labels`` (-100 on the prompt) for rows from ``build_rows``, at most ``max_length``.
 
-    The prompt text (which ends with the task's answer prefix) and the rest of the reply are tokenized
-    apart, exactly as at inference where the model continues the prompt's tokens, and in batches: on two
-    CPU cores, tokenizing row by row cost more than the training steps.
+    A row trains on exactly what inference produces: its prompt text (the chat template's generation
+    prompt, then the task's answer prefix) followed by the rest of the target and whatever the template
+    writes to close a turn. Templates that add text between the two (Qwen3's empty think block) are
+    fine, as no prefix property of the template is assumed. Prompt and reply are tokenized apart and in
+    batches: on two CPU cores, tokenizing row by row cost more than the training steps.
     """
     from datasets import Dataset
 
-    prompts = [r["prompt"] for r in rows]
-    fulls = [
-        tokenizer.apply_chat_template([*r["messages"], {"role": "assistant", "content": r["completion"]}], tokenize=False)
-        for r in rows
-    ]
-    bad = next((i for i, (p, f) in enumerate(zip(prompts, fulls, strict=True)) if not f.startswith(p)), None)
-    if bad is not None:
-        raise ConfigError(
-            "the tokenizer's chat template renders a prompt that is not a prefix of prompt + reply "
-            f"(row {bad}); SFT needs a prefix-stable template"
-        )
-    prompt_ids = encode(tokenizer, prompts)
-    reply_ids = encode(tokenizer, [f[len(p) :] for p, f in zip(prompts, fulls, strict=True)])
+    from personadrop.models.prompting import answer_prefix
+
+    replies = []
+    for i, r in enumerate(rows):
+        target, prefix = r["completion"], answer_prefix(r["task"])
+        full = tokenizer.apply_chat_template([*r["messages"], {"role": "assistant", "content": target}], tokenize=False)
+        at = full.rfind(target)
+        if at < 0 or not target.startswith(prefix):
+            raise ConfigError(f"the tokenizer's chat template does not render the reply of row {i} verbatim")
+        replies.append(target[len(prefix) :] + full[at + len(target) :])
+    prompt_ids = encode(tokenizer, [r["prompt"] for r in rows])
+    reply_ids = encode(tokenizer, replies)
     input_ids, labels = [], []
     for p_ids, r_ids in zip(prompt_ids, reply_ids, strict=True):
         input_ids.append((p_ids + r_ids)[:max_length])
