@@ -171,5 +171,5 @@ def test_sft_rows_hold_exactly_what_inference_sees_and_writes():
         for row, tokens in zip(rows, tokenized_dataset(rows, tokenizer, 1000), strict=True):
             trained = tokenizer.decode([t for t, label in zip(tokens["input_ids"], tokens["labels"], strict=True) if label != -100])
             assert tokenizer.decode(tokens["input_ids"]) == row["prompt"] + trained
-            assert row["prompt"].endswith(("<|assistant|><stance>", "<|assistant|><" + row["task"] + ">"))
+            assert row["prompt"].endswith(("<|assistant|><stance>", "<|assistant|>\n<" + row["task"] + ">"))
             assert trained.endswith("<|end|>") and (row["prompt"][-12:] + trained).count(row["completion"][-20:]) == 1

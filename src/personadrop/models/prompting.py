@@ -17,17 +17,26 @@ ELLIPSIS = "... "
 
 
 def answer_prefix(task: str) -> str:
-    """The opening tag a reply for ``task`` starts with, written into the prompt (an assistant prefill).
+    """What the prompt already writes of the answer to ``task`` (an assistant prefill).
 
-    A two-layer model attends poorly to one changed word in a long system prompt, so "which state?" is
-    also said right where the answer starts: ``<emotion>`` for the emotion task, ``<stance>`` (the first
-    state) for states-then-reply; the plain reply task has none. Training and inference use the same
-    prefix, and simulators return it with the generated text, so ``parse_output`` sees whole answers.
+    A two-layer model attends poorly to one changed word in a long system prompt, so "which task?" is
+    also said right where the answer starts: ``<stance>`` (the first state) for states-then-reply, and a
+    line break then the tag for a single state (``\n<emotion>``). The line break keeps the stance task
+    apart from states-then-reply, which would otherwise end in the same tokens and let the model stop
+    after one state in the inference task. The plain reply task has none. Training and inference use the
+    same prefix, and simulators return it with the generated text, so ``parse_output`` sees whole answers.
     """
     t = TASKS[task]
     if t.name == "response":
         return ""
-    return f"<{STATE_DIMENSIONS[0]}>" if t.name == "states+response" else f"<{t.tag}>"
+    return f"<{STATE_DIMENSIONS[0]}>" if t.name == "states+response" else f"\n<{t.tag}>"
+
+
+def prefix_in_target(task: str) -> str:
+    """The part of ``answer_prefix`` that the training target itself starts with (the tag, no line break)."""
+    return answer_prefix(task).lstrip("\n")
+
+
 MIN_TAIL_TOKENS = 16  # the last turn keeps at least this much, even when the persona fills the budget
 
 

@@ -78,11 +78,11 @@ def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     """
     from datasets import Dataset
 
-    from personadrop.models.prompting import answer_prefix
+    from personadrop.models.prompting import prefix_in_target
 
     replies = []
     for i, r in enumerate(rows):
-        target, prefix = r["completion"], answer_prefix(r["task"])
+        target, prefix = r["completion"], prefix_in_target(r["task"])
         full = tokenizer.apply_chat_template([*r["messages"], {"role": "assistant", "content": target}], tokenize=False)
         at = full.rfind(target)
         if at < 0 or not target.startswith(prefix):
