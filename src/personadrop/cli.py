@@ -189,7 +189,8 @@ def train_cmd(
     meta = run.meta
     summary = Table("stage", "steps", "seconds", "s/step", "final", title=f"{meta.get('name')} -> {run.path}",
                     title_justify="left")
-    for stage, s in meta.get("stages", {}).items():
+    stages = meta.get("stages", {})
+    for stage, s in sorted(stages.items(), key=lambda kv: ("sft", "grpo").index(kv[0]) if kv[0] in ("sft", "grpo") else 9):
         final = ", ".join(f"{k}={v:.3g}" for k, v in s.get("final", {}).items() if k in ("loss", "reward"))
         summary.add_row(stage, str(s["steps"]), f"{s['seconds']:.1f}", f"{s['step_seconds']:.3f}", final)
     Console().print(summary)
