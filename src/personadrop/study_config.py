@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personadrop.dropout import DEFAULT_CONDITIONS, parse_condition
 from personadrop.errors import ConfigError
 from personadrop.judges.base import DIMENSIONS
+from personadrop.settings import first_error, merge_settings, read_settings
 
 VARIANTS = ("sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd", "bayes")
 PROFILES = ("quick", "default")
@@ -113,31 +114,16 @@ class StudyConfig(_Plain):
 
 def load_study_config(path: str | Path | None = None, profile: str = "default", **overrides: Any) -> StudyConfig:
     """Read a study config (None: the built-in demo), apply a profile and top-level overrides."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark else ""
-            raise ConfigError(f"{path}: not valid YAML{where}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: a study config must be a mapping of settings")
+    raw = read_settings(path, "study config") if path is not None else {}
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles are {', '.join(PROFILES)}")
     builtin = {"quick": QUICK_PROFILE}.get(profile, {})
-    merged = _merge(_merge(raw, builtin), (raw.get("profiles") or {}).get(profile, {}))
-    merged = _merge(merged, {k: v for k, v in overrides.items() if v is not None})
+    merged = merge_settings(merge_settings(raw, builtin), (raw.get("profiles") or {}).get(profile, {}))
+    merged = merge_settings(merged, {k: v for k, v in overrides.items() if v is not None})
     try:
         return StudyConfig(**merged)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        source = f"{path}: " if path else ""
-        raise ConfigError(f"{source}{where}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {first_error(err)}" if path else first_error(err)) from None
 
 
 def dump_config(cfg: StudyConfig) -> str:
@@ -150,13 +136,3 @@ QUICK_PROFILE: dict[str, Any] = {
     "data": {"max_eval_examples": 60},
     "bootstrap_resamples": 500,
 }
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from personadrop.errors import ConfigError
 from personadrop.models.checkpoint import Decoding
+from personadrop.settings import first_error, merge_settings, read_settings
 
 Method = Literal["sft", "grpo", "humanlm"]
 METHODS: tuple[str, ...] = ("sft", "grpo", "humanlm")
@@ -134,27 +135,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML or JSON mapping; a study config's ``train:`` section is used when present."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML/JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping")
-    return data.get("train", data) if isinstance(data.get("train"), dict) else data
+    data = read_settings(path, "training config")
+    return data["train"] if isinstance(data.get("train"), dict) else data
 
 
 def resolve_config(
@@ -172,7 +156,7 @@ def resolve_config(
         raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
-    layers: dict[str, Any] = _merge({}, PROFILES[profile])
+    layers: dict[str, Any] = merge_settings({}, PROFILES[profile])
     user: dict[str, Any] = {}
     if isinstance(config, TrainConfig):
         user = config.model_dump(exclude_unset=True)
@@ -180,17 +164,15 @@ def resolve_config(
         user = dict(config)
     elif config is not None:
         user = read_config_file(config)
-    user = _merge(user, {k: v for k, v in overrides.items() if v is not None})
+    user = merge_settings(user, {k: v for k, v in overrides.items() if v is not None})
     for stage in ("sft", "grpo"):
         # "epochs: 1" in a config means one epoch, not one epoch cut short by the profile's step cap.
         asked = user.get(stage) if isinstance(user.get(stage), dict) else {}
         if "epochs" in asked and "max_steps" not in asked:
             layers.setdefault(stage, {})["max_steps"] = None
-    layers = _merge(layers, user)
+    layers = merge_settings(layers, user)
     layers.update(method=method, profile=profile)
     try:
         return TrainConfig(**layers)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid training config at {where}: {first['msg']}") from None
+        raise ConfigError(f"invalid training config at {first_error(err)}") from None

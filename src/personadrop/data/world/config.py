@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personadrop.data.world.lexicon import DEMOGRAPHIC_KEY, NOISE_PHRASES, PERSONA_FIELDS, supports
 from personadrop.data.world.vocab import GROUP_VALUES, LENIENCIES, VALUES
 from personadrop.errors import ConfigError
+from personadrop.settings import first_error, merge_settings, read_settings
 
 #: Items per list field, as in HUMANUAL personas (demographics always has its six keys).
 ITEM_BOUNDS: dict[str, tuple[int, int]] = {"interests": (5, 10), "values": (5, 10), "communication": (5, 10), "statistics": (4, 8)}
@@ -155,17 +156,6 @@ class WorldConfig(BaseModel):
         return json.loads(self.model_dump_json())
 
 
-def merge_settings(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``update`` merged in leaf by leaf (nested mappings merge, anything else replaces)."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge_settings(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def world_config(overrides: Mapping[str, Any] | None = None, **fields: Any) -> WorldConfig:
     """The default config with ``overrides`` merged in leaf by leaf (a signal cell set to 0 items removes it).
 
@@ -176,24 +166,12 @@ def world_config(overrides: Mapping[str, Any] | None = None, **fields: Any) -> W
     try:
         return WorldConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"world config: {where}: {first['msg']}") from None
+        raise ConfigError(f"world config: {first_error(err)}") from None
 
 
 def load_world_config(path: str | Path, **fields: Any) -> WorldConfig:
     """Read a world config from YAML or JSON (keys as in :class:`WorldConfig`); ``fields`` override it."""
-    import yaml
-
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({str(err).splitlines()[0]})") from None
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path}: a world config must be a mapping of settings")
+    raw = read_settings(path, "world config")
     if isinstance(raw.get("world"), Mapping):  # a study config may nest the world under `world:`
         raw = raw["world"]
     return world_config(raw, **fields)

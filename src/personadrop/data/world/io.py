@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from personadrop.data.humanual import example_to_row, write_jsonl
-from personadrop.data.world.config import WorldConfig, load_world_config, merge_settings, world_config
+from personadrop.data.world.config import WorldConfig, load_world_config, world_config
 from personadrop.data.world.generate import SPLITS, World, generate_world
 from personadrop.data.world.model import WorldModel
 from personadrop.errors import DataError
+from personadrop.settings import merge_settings
 
 WORLD_FILE = "world.json"
 FORMAT = "personadrop-world"
