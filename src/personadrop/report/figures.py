@@ -102,8 +102,8 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
         full = _est(summary, v, "full")[0]
         ax.axhline(full, color="#333333", linestyle="--", linewidth=1.2, label="full persona (same model)")
         if CEILING in summary["scores"]:
-            ax.scatter(x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], marker="_", s=300,
-                       color=COLORS[CEILING], zorder=3, label="ceiling (one field)")
+            _ceiling_ticks(ax, x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], 0.35,
+                           label="ceiling (one field)")
         ax.set_xticks(x, [title_of(f) for f in fields], rotation=30, ha="right")
         ax.set_title(f"{label(v)} (full persona: {full:.3f})", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
@@ -138,49 +138,50 @@ def fig_dropout_effect(summary: Summary) -> Figure:
                                     ha="center", fontsize=8, fontweight="bold",
                                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
     if CEILING in summary["scores"]:
-        for xi, c in zip(x, conditions, strict=True):
-            ax.hlines(_est(summary, CEILING, c)[0], xi - 0.42, xi + 0.42, colors=COLORS[CEILING], linestyles=":",
-                      label=label(CEILING) if xi == 0 else None)
+        _ceiling_ticks(ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":")
     ax.set_xticks(x, [names[c] for c in conditions])
     return _finish(fig, ax, "Field dropout during training (labels: gain of +FD over the same method without it)",
                    "alignment score (response)")
 
 
-def fig_single_field_all(summary: Summary) -> Figure:
-    """Figure 3: single-field scores per field for all variants."""
+def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
+    """Grouped bars: one group per single-field condition, one bar per trained variant, the ceiling as ticks."""
     variants = trained_variants(summary)
     fields = single_fields(summary)
     fig, ax = plt.subplots(figsize=(8.5, 4.4))
     x = np.arange(len(fields))
     width = 0.8 / max(1, len(variants))
     for i, v in enumerate(variants):
-        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, [_est(summary, v, f"only:{f}") for f in fields], width,
+        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, [estimate(v, f"only:{f}") for f in fields], width,
               color=color(v, i), label=label(v))
     if CEILING in summary["scores"]:
-        ax.scatter(x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], marker="_", s=900, linewidths=2,
-                   color=COLORS[CEILING], zorder=3, label=label(CEILING))
+        _ceiling_ticks(ax, x, [estimate(CEILING, f"only:{f}")[0] for f in fields], 0.42)
     ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
+    return fig, ax
+
+
+def _ceiling_ticks(ax: Any, x: np.ndarray, values: Sequence[float], half_width: float, **kw: Any) -> None:
+    """The ceiling as a short black line across each group of bars (one legend entry)."""
+    ax.hlines(values, x - half_width, x + half_width, colors=COLORS[CEILING], linewidths=2, zorder=3,
+              label=kw.pop("label", label(CEILING)), **kw)
+
+
+def _retention(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
+    e = summary.get("retention_ci", {}).get(variant, {}).get(condition)
+    return (e["mean"], e["ci_low"], e["ci_high"]) if e else (np.nan, np.nan, np.nan)
+
+
+def fig_single_field_all(summary: Summary) -> Figure:
+    """Figure 3: single-field scores per field for all variants."""
+    fig, ax = _field_bars(summary, lambda v, c: _est(summary, v, c))
     return _finish(fig, ax, "Scores with a single persona field visible", "alignment score (response)")
 
 
 def fig_retention_by_field(summary: Summary) -> Figure:
     """Figure 4: retention (score with one field / score with the full persona) by field."""
-    variants = trained_variants(summary)
-    fields = single_fields(summary)
-    fig, ax = plt.subplots(figsize=(8.5, 4.4))
-    x = np.arange(len(fields))
-    width = 0.8 / max(1, len(variants))
-    for i, v in enumerate(variants):
-        ci = summary.get("retention_ci", {}).get(v, {})
-        ests = [(ci[c]["mean"], ci[c]["ci_low"], ci[c]["ci_high"]) if c in ci else (np.nan,) * 3
-                for c in (f"only:{f}" for f in fields)]
-        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, ests, width, color=color(v, i), label=label(v))
-    if CEILING in summary["retention"]:
-        ax.scatter(x, [summary["retention"][CEILING].get(f"only:{f}", np.nan) for f in fields], marker="_", s=900,
-                   linewidths=2, color=COLORS[CEILING], zorder=3, label=label(CEILING))
+    fig, ax = _field_bars(summary, lambda v, c: _retention(summary, v, c))
     ax.axhline(1.0, color="#333333", linestyle="--", linewidth=1)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
     return _finish(fig, ax, "Retention with a single field (100% = the full-persona score)", "retention")
 
 
@@ -195,9 +196,7 @@ def fig_item_dropout(summary: Summary) -> Figure:
         ests = np.array([_est(summary, v, c) for c in conditions])
         left.plot(levels, ests[:, 0], **style)
         left.fill_between(levels, ests[:, 1], ests[:, 2], color=style["color"], alpha=0.15)
-        ci = summary.get("retention_ci", {}).get(v, {})
-        ret = np.array([(ci[c]["mean"], ci[c]["ci_low"], ci[c]["ci_high"]) if c in ci else (np.nan,) * 3
-                        for c in conditions])
+        ret = np.array([_retention(summary, v, c) for c in conditions])
         right.plot(levels, ret[:, 0], **style)
         right.fill_between(levels, ret[:, 1], ret[:, 2], color=style["color"], alpha=0.15)
     for ax in (left, right):
