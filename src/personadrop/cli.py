@@ -177,6 +177,7 @@ def train_cmd(
     """Train one simulator and write a self-describing, resumable run directory."""
     from personadrop.train.variant import train_variant
 
+    _quiet_libraries(progress)
     overrides: dict[str, object] = {"seed": seed, "judge": judge, "report_to": report_to, "progress": progress}
     if model is not None:
         overrides["model"] = {"preset": model} if model in ("tiny", "small") else {"path": model}
@@ -219,6 +220,7 @@ def study_cmd(
     cfg = load_study_config(config, profile, judge=judge, seed=seed)
     out = out or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
     study = Study(cfg, out, console=err, progress=progress)
+    _quiet_libraries(progress or dry_run)
     if dry_run:
         lines = study.plan().lines()
         out_console = Console()
@@ -277,6 +279,7 @@ def evaluate_cmd(
                       f"{store_plan.generations:,} generations ({store_plan.generations_todo:,} still to do)", markup=False)
         console.print(jp.describe(), markup=False)
         return
+    _quiet_libraries(progress)
     judge_obj = make_judge(judge, cache_dir=out / "judge-cache")
     judge_obj.check_ready()
     variants = [_load_variant(m, n, data) for m, n in zip(model, names, strict=True)]
@@ -339,6 +342,17 @@ def judge_agreement_cmd(
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     Console().print(report.table())
     Console().print(f"written to {path}", markup=False, highlight=False)
+
+
+def _quiet_libraries(progress: bool) -> None:
+    """With --no-progress, the libraries' own bars (loading weights, writing shards, datasets) stay off too."""
+    if progress:
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def _variant_name(model: str) -> str:

@@ -42,7 +42,7 @@ class DataSpec(_Plain):
     world: WorldSpec | None = None
     path: str | None = None
     eval_split: str = "test"
-    max_eval_examples: int | None = Field(400, ge=1)  # a seeded sample of the split; None: all of it
+    max_eval_examples: int | None = Field(300, ge=1)  # a seeded sample of the split; None: all of it
     on_bad_row: Literal["stop", "skip"] = "stop"
 
     @model_validator(mode="after")
@@ -85,6 +85,7 @@ class StudyConfig(_Plain):
     field_dropout: float = Field(0.6, gt=0, le=1)  # the p of every "+fd" variant
     training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
     training_profile: Literal["quick", "default"] = "default"
+    training_workers: int | None = Field(None, ge=1)  # runs trained side by side; None: 2 on a CPU, 1 for a checkpoint
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     judge: str = "exact"  # scores the evaluation
     reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge

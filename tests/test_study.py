@@ -1,0 +1,99 @@
+"""The main job end to end: `personadrop study --profile quick` on the embedded world, killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from personadrop.cli import main
+from personadrop.dropout import DEFAULT_CONDITIONS
+from personadrop.study import Study
+from personadrop.study_config import load_study_config
+
+pytestmark = pytest.mark.slow
+METRIC_BLOCKS = ("scores", "retention", "retention_ci", "dimensions", "gains", "single_field", "ceiling", "by_user")
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("study") / "quick"
+    try:
+        main(["study", "--profile", "quick", "--out", str(out), "--no-progress"])
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    return out
+
+
+def test_quick_study_writes_a_complete_report(quick_study):
+    report = quick_study / "report"
+    summary = json.loads((report / "summary.json").read_text())
+    variants = ["sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd", "bayes"]
+    assert sorted(summary["scores"]) == sorted(variants)
+    for v in variants:
+        assert set(DEFAULT_CONDITIONS) <= set(summary["scores"][v])
+        assert summary["retention"][v]["full"] == pytest.approx(1.0)
+        for condition, est in summary["scores"][v].items():
+            assert est["ci_low"] <= est["mean"] <= est["ci_high"], (v, condition)
+            assert 0.0 <= est["mean"] <= 1.0
+        assert set(summary["dimensions"][v]["full"]) == {"response", "stance", "emotion", "belief", "value", "goal",
+                                                          "communication"}
+    assert set(summary["judge"]) == {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"}
+    assert summary["judge"]["name"] == "exact" and summary["judge"]["failures"] == 0
+    assert set(summary["ceiling"]) >= set(DEFAULT_CONDITIONS)
+    assert set(summary["by_user"]) == {"seen", "unseen"}
+    # The ceiling is the ceiling: no trained variant beats it on unseen users beyond the CI.
+    unseen = summary["by_user"]["unseen"]
+    for v in variants[:-1]:
+        assert unseen[v]["full"]["ci_low"] <= unseen["bayes"]["full"]["ci_high"]
+    assert len(list((report / "figures").glob("fig*.png"))) == 5
+    assert (report / "results.csv").stat().st_size > 0
+    assert "## Headline" in (report / "report.md").read_text()
+    timings = json.loads((quick_study / "timings.json").read_text())
+    assert {"data", "evaluate", "report"} <= set(timings)
+
+
+def test_rerunning_a_finished_study_redoes_nothing(quick_study):
+    before = {p: p.stat().st_mtime_ns for p in (quick_study / "eval").glob("*.jsonl")}
+    cfg = load_study_config(None, "quick")
+    Study(cfg, quick_study, progress=False).run()
+    assert {p: p.stat().st_mtime_ns for p in (quick_study / "eval").glob("*.jsonl")} == before
+    runs = json.loads((quick_study / "timings.json").read_text())
+    assert all(runs[f"train {v}"] < 5 for v in ("sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd"))
+
+
+def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tmp_path):
+    resumed = tmp_path / "resumed"
+    shutil.copytree(quick_study, resumed, ignore=shutil.ignore_patterns("eval", "report", "timings.json"))
+    cmd = [sys.executable, "-m", "personadrop.cli", "study", "--profile", "quick", "--out", str(resumed), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    generations = resumed / "eval" / "generations.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if generations.exists() and generations.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_rows = generations.read_text().count("\n")
+    assert 0 < killed_rows < len(json.loads((quick_study / "eval" / "examples.json").read_text())) * 16 * 5
+
+    Study(load_study_config(None, "quick"), resumed, progress=False).run()
+    for name in ("generations.jsonl", "scores.jsonl"):
+        keys = [tuple(json.loads(line)[k] for k in ("variant", "condition", "example_id"))
+                for line in (resumed / "eval" / name).read_text().splitlines()]
+        reference = (quick_study / "eval" / name).read_text().count("\n")
+        assert len(keys) == reference, name  # no row lost
+        assert max(Counter(keys).values()) == 1, name  # none stored (or judged) twice
+    a = json.loads((quick_study / "report" / "summary.json").read_text())
+    b = json.loads((resumed / "report" / "summary.json").read_text())
+    assert {k: a[k] for k in METRIC_BLOCKS} == {k: b[k] for k in METRIC_BLOCKS}
