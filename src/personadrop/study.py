@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from personadrop.data.example import Example
 from personadrop.data.humanual import load_examples
 from personadrop.dropout import parse_conditions
 from personadrop.errors import ConfigError
 from personadrop.study_config import StudyConfig, dump_config
+from personadrop.train.run import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,10 @@ class Study:
         running: dict[Future[str], tuple[str, float]] = {}
         start_all = time.perf_counter()
         self.console.print(f"[bold]train[/] {len(variants)} variants, {workers} at a time ...", markup=True)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        bars = Progress(TextColumn("  {task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=self.console, disable=not self.progress)
+        with bars, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            tasks = {}
             while pending or running:
                 for v in list(pending):
                     warm = self._warm_start_name(v)
@@ -177,13 +182,20 @@ class Study:
                         job = self._train_job(v, data_dir, runs, self.cfg.reward_judge or self.cfg.judge, threads)
                         running[pool.submit(job)] = (v, time.perf_counter())
                         pending.remove(v)
-                        self.console.print(f"  training {v} (log: {Path(job.out_dir) / 'train.log'})", highlight=False)
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        bars.console.print(f"  training {v} (log: {Path(job.out_dir) / 'train.log'})", highlight=False)
+                        tasks[v] = bars.add_task(v, total=None)
+                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+                for v, _started in running.values():  # a worker's trainer reports its step in the run directory
+                    state = RunDir(self._run_dir(v)).progress
+                    if state:
+                        bars.update(tasks[v], description=f"{v} ({state['stage']})", completed=state["step"],
+                                    total=state["max_steps"])
                 for future in done:
                     v, started = running.pop(future)
                     runs[v] = Path(future.result())
+                    bars.remove_task(tasks[v])
                     self.timings[f"train {v}"] = round(time.perf_counter() - started, 2)
-                    self.console.print(f"  trained {v} in {self.timings[f'train {v}']:.0f} s", highlight=False)
+                    bars.console.print(f"  trained {v} in {self.timings[f'train {v}']:.0f} s", highlight=False)
                     self._write_timings()
         self.timings["train (all, parallel)"] = round(time.perf_counter() - start_all, 2)
         return runs
@@ -304,8 +316,6 @@ class Study:
 
 
 def _finished(run_dir: Path) -> bool:
-    from personadrop.train.run import RunDir
-
     return RunDir(run_dir).done
 
 

@@ -38,10 +38,10 @@ class JudgePlan:
     def describe(self) -> str:
         """One line for a dry run."""
         if self.judge.split(":")[0] in LOCAL_JUDGES:
-            return f"judge {self.judge}: {self.generations:,} generations, local, no API calls, no cost"
+            return f"judge {self.judge}: {self.generations:,} scores (a generation on one dimension), local, no API calls, no cost"
         cost = f"~${self.cost_usd:,.2f}" if self.priced else "cost unknown (no price for this model)"
         cached = f" ({self.cached:,} more already cached)" if self.cached else ""
-        return (f"judge {self.judge}: {self.generations:,} generations in {self.calls:,} calls{cached}, "
+        return (f"judge {self.judge}: {self.generations:,} scores (a generation on one dimension) in {self.calls:,} calls{cached}, "
                 f"~{self.input_tokens:,} input + ~{self.output_tokens:,} output tokens, {cost}")
 
 

@@ -8,6 +8,7 @@ Layout::
       versions.json      python and library versions
       run.json           status (running/done), name, timings, final metrics, what evaluation needs
       curves.csv         stage,step,epoch,name,value  (loss, reward, reward/<dimension>, ...)
+      progress.json      the running stage's step and step count (refreshed about once a second)
       shown-<stage>.jsonl  per (example, epoch): which persona fields the training prompt showed
       tokenizer/         the embedded model's tokenizer (presets only)
       sft/ grpo/         trainer output: checkpoint-N (while running), final/ (when the stage is done)
@@ -40,6 +41,7 @@ from personadrop.train.config import TrainConfig
 _COSMETIC = {"progress", "report_to", "threads", "logging_steps", "save_steps"}
 _LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "personadrop")
 CURVE_COLUMNS = ("stage", "step", "epoch", "name", "value")
+PROGRESS = "progress.json"
 
 
 def data_fingerprint(examples: Sequence[Example], source: str) -> dict[str, Any]:
@@ -92,6 +94,14 @@ class RunDir:
     @property
     def done(self) -> bool:
         return self.meta.get("status") == "done" and (self.path / MODEL_SUBDIR / "config.json").exists()
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """The running stage's ``{"stage", "step", "max_steps"}``, or None before its first step."""
+        try:
+            return json.loads((self.path / PROGRESS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     @property
     def config(self) -> TrainConfig:
@@ -207,6 +217,7 @@ def curves_callback(run: RunDir, stage: str):
         def __init__(self) -> None:
             self.step_seconds: list[float] = []
             self._t0: float | None = None
+            self._shown = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):
             run.trim_curves(stage, state.global_step)
@@ -217,6 +228,9 @@ def curves_callback(run: RunDir, stage: str):
         def on_step_end(self, args, state, control, **kwargs):
             if self._t0 is not None:
                 self.step_seconds.append(time.perf_counter() - self._t0)
+            if time.monotonic() - self._shown >= 1.0:  # for a watcher in another process (the study's bars)
+                self._shown = time.monotonic()
+                _write_json(run.path / PROGRESS, {"stage": stage, "step": state.global_step, "max_steps": state.max_steps})
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs:
