@@ -390,6 +390,7 @@ def _slug(name: str) -> str:
 def _print_headline(summary: dict) -> None:
     """Means only, short headers, to fit a terminal; report.md has the intervals and the long names."""
     from personadrop.report.figures import ordered
+    from personadrop.report.writer import cautions
 
     def mean(v: str, c: str) -> str:
         e = summary["scores"][v].get(c)
@@ -409,6 +410,8 @@ def _print_headline(summary: dict) -> None:
         table.add_row(v, mean(v, "full"), mean(v, "none"), mean(v, "only:*"), mean(v, "items:0.9"), ret_sf,
                       pct(summary["retention"][v].get("items:0.9")))
     Console().print(table)
+    for text in cautions(summary):
+        Console().print(f"[yellow]caution:[/] {text}", markup=True, highlight=False)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -114,6 +114,25 @@ def seed_comparison(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+def cautions(summary: Mapping[str, Any]) -> list[str]:
+    """Warnings a reader needs before the numbers: variants that have not learned to use the persona.
+
+    A simulator whose full-persona score stays below the ceiling's *no-persona* score (what a perfect
+    persona-blind simulator reaches) is undertrained: its retention and field-dropout gains describe noise
+    around that, not robustness to missing information.
+    """
+    blind = summary["scores"].get(CEILING, {}).get("none", {}).get("mean")
+    if blind is None:
+        return []
+    weak = [v for v in ordered(summary["scores"]) if v != CEILING
+            and (summary["scores"][v].get("full", {}).get("ci_high") or 0.0) < blind]
+    if not weak:
+        return []
+    return [f"{', '.join(label(v) for v in weak)} score below {blind:.3f} with the full persona, the best a simulator can do "
+            "with no persona at all (the ceiling's `none`): they have not learned to use the persona, so their retention "
+            "and field-dropout gains say little about robustness. Train longer (e.g. configs/demo-long.yaml)."]
+
+
 def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: str) -> str:
     meta = summary.get("meta", {})
     ev = (meta.get("evaluations") or [{}])[0]
@@ -131,6 +150,7 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
     if CEILING in summary["scores"]:
         lines += ["", "`Bayes-optimal` reads the visible persona with the generator's own model: no simulator can "
                   "beat it on unseen users beyond noise. For seen users a model may remember more than the persona says."]
+    lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
     comparison = seed_comparison(summary)
     if comparison:
         lines += ["", "## Against the seed's claims", "",
