@@ -84,18 +84,22 @@ def test_report_refuses_mixed_judges_and_duplicate_variants(tmp_path, examples):
         write_report([tmp_path / "nothing"], tmp_path / "r")
 
 
-def test_caution_names_variants_that_do_not_beat_a_persona_blind_ceiling():
+def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_blind_ceiling():
     from personadrop.report.writer import cautions
 
     def est(mean, half=0.02):
         return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": 300}
 
     summary = {"scores": {"sft": {"full": est(0.20)}, "grpo": {"full": est(0.39)}, "humanlm": {"full": est(0.55)},
-                          "bayes": {"full": est(0.74), "none": est(0.41)}}}
-    (text,) = cautions(summary)
-    assert text.startswith("SFT score below 0.410")  # grpo's interval reaches 0.41: not flagged
+                          "bayes": {"full": est(0.74), "none": est(0.41)}},
+               "retention_ci": {"sft": {"none": est(0.90, 0.05)}, "grpo": {"none": est(0.97, 0.05)},
+                                "humanlm": {"none": est(0.50)}, "bayes": {"none": est(0.55)}}}
+    ignores, weak = cautions(summary)
+    assert ignores.startswith("GRPO score as well with no persona")  # its none-retention interval reaches 100%
+    assert weak.startswith("SFT score below 0.410")  # grpo's interval reaches 0.41: not flagged
     summary["scores"]["sft"]["full"] = est(0.45)
+    summary["retention_ci"]["grpo"]["none"] = est(0.80)
     assert cautions(summary) == []
-    del summary["scores"]["bayes"]  # real data: no ceiling, nothing to compare with
+    del summary["scores"]["bayes"]  # real data: no ceiling to compare with
     summary["scores"]["sft"]["full"] = est(0.01)
     assert cautions(summary) == []
