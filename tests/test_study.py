@@ -101,3 +101,30 @@ def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tm
     a = json.loads((quick_study / "report" / "summary.json").read_text())
     b = json.loads((resumed / "report" / "summary.json").read_text())
     assert {k: a[k] for k in METRIC_BLOCKS} == {k: b[k] for k in METRIC_BLOCKS}
+
+
+def test_ctrl_c_during_training_exits_130_with_one_line_and_stops_the_workers(tmp_path):
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "personadrop", "study", "--profile", "quick", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("runs/*/train.log")):
+        time.sleep(0.1)
+    assert proc.poll() is None, "the study ended before training started"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted; finished work is kept" in stderr
+    assert "Traceback" not in stderr
+    for _ in range(100):  # no worker outlives the study (helpers may take a moment to notice)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"processes of the interrupted study still run: {_group(proc.pid)}")
+
+
+def _group(pgid: int) -> str:
+    return subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True, text=True).stdout

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -185,8 +187,9 @@ def train_cmd(
         if model is None or model in ("tiny", "small"):
             raise PersonadropError("--lora needs --model PATH (a local pretrained checkpoint)")
         overrides["model"] = {"path": model, "lora": {}}
-    run = train_variant(method, data, out, field_dropout=field_dropout, profile=profile, config=config,
-                        warm_start=warm_start, **overrides)
+    with _resumable():
+        run = train_variant(method, data, out, field_dropout=field_dropout, profile=profile, config=config,
+                            warm_start=warm_start, **overrides)
     meta = run.meta
     summary = Table("stage", "steps", "seconds", "s/step", "final", title=f"{meta.get('name')} -> {run.path}",
                     title_justify="left")
@@ -229,7 +232,8 @@ def study_cmd(
         for line in lines:
             out_console.print("  " + line, markup=False, highlight=False, soft_wrap=True)
         return
-    summary = study.run()
+    with _resumable():
+        summary = study.run()
     _print_headline(summary)
     out_path = out / "report"
     Console().print(f"report: {out_path / 'report.md'}  figures: {out_path / 'figures'}  summary: {out_path / 'summary.json'}",
@@ -287,7 +291,8 @@ def evaluate_cmd(
             "conditions": [p.name for p in policies], "variants": {v.name: {"task": v.task, "run": m} for v, m in zip(variants, model, strict=True)}}
     ev = EvaluationDir.create(out, meta, examples)
     try:
-        run_grid(ev.store, variants, policies, examples, judge_obj, seed=seed, dimensions=dims, progress=progress)
+        with _resumable():
+            run_grid(ev.store, variants, policies, examples, judge_obj, seed=seed, dimensions=dims, progress=progress)
     finally:
         ev.add_usage(judge_obj.name, judge_obj.usage)
         judge_obj.close()
@@ -342,6 +347,16 @@ def judge_agreement_cmd(
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     Console().print(report.table())
     Console().print(f"written to {path}", markup=False, highlight=False)
+
+
+@contextmanager
+def _resumable() -> Iterator[None]:
+    """Ctrl-C during long work: one line saying nothing finished is lost, and exit code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print("interrupted; finished work is kept and the same command resumes from it")
+        raise typer.Exit(130) from None
 
 
 def _quiet_libraries(progress: bool) -> None:
@@ -425,9 +440,6 @@ def main(argv: list[str] | None = None) -> None:
     except PersonadropError as e:
         err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted; finished stages are kept and a re-run resumes from them")
-        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

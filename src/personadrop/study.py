@@ -18,10 +18,11 @@ import logging
 import multiprocessing
 import os
 import random
+import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -168,35 +169,43 @@ class Study:
         # (measured 1.3x), so runs that do not depend on each other train in parallel processes.
         threads = max(1, (os.cpu_count() or 2) // workers)
         pending = sorted(variants, key=lambda v: METHOD_OF[v][0] != "humanlm")  # the longest runs first
-        running: dict[Future[str], tuple[str, float]] = {}
+        running: dict[str, tuple[AsyncResult, float]] = {}
         start_all = time.perf_counter()
         self.console.print(f"[bold]train[/] {len(variants)} variants, {workers} at a time ...", markup=True)
         bars = Progress(TextColumn("  {task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=self.console, disable=not self.progress)
-        with bars, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            tasks = {}
-            while pending or running:
-                for v in list(pending):
-                    warm = self._warm_start_name(v)
-                    if len(running) < workers and (warm is None or warm in runs):
-                        job = self._train_job(v, data_dir, runs, self.cfg.reward_judge or self.cfg.judge, threads)
-                        running[pool.submit(job)] = (v, time.perf_counter())
-                        pending.remove(v)
-                        bars.console.print(f"  training {v} (log: {Path(job.out_dir) / 'train.log'})", highlight=False)
-                        tasks[v] = bars.add_task(v, total=None)
-                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
-                for v, _started in running.values():  # a worker's trainer reports its step in the run directory
-                    state = RunDir(self._run_dir(v)).progress
-                    if state:
-                        bars.update(tasks[v], description=f"{v} ({state['stage']})", completed=state["step"],
-                                    total=state["max_steps"])
-                for future in done:
-                    v, started = running.pop(future)
-                    runs[v] = Path(future.result())
-                    bars.remove_task(tasks[v])
-                    self.timings[f"train {v}"] = round(time.perf_counter() - started, 2)
-                    bars.console.print(f"  trained {v} in {self.timings[f'train {v}']:.0f} s", highlight=False)
-                    self._write_timings()
+        # Workers ignore Ctrl-C: the study catches it, stops them, and a re-run resumes from their checkpoints.
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=signal.signal,
+                                                          initargs=(signal.SIGINT, signal.SIG_IGN))
+        tasks = {}
+        try:
+            with bars:
+                while pending or running:
+                    for v in list(pending):
+                        warm = self._warm_start_name(v)
+                        if len(running) < workers and (warm is None or warm in runs):
+                            job = self._train_job(v, data_dir, runs, self.cfg.reward_judge or self.cfg.judge, threads)
+                            running[v] = (pool.apply_async(job), time.perf_counter())
+                            pending.remove(v)
+                            bars.console.print(f"  training {v} (log: {Path(job.out_dir) / 'train.log'})", highlight=False)
+                            tasks[v] = bars.add_task(v, total=None)
+                    time.sleep(0.5)
+                    for v, (result, started) in list(running.items()):
+                        state = RunDir(self._run_dir(v)).progress  # a worker's trainer reports its step there
+                        if state:
+                            bars.update(tasks[v], description=f"{v} ({state['stage']})", completed=state["step"],
+                                        total=state["max_steps"])
+                        if result.ready():
+                            runs[v] = Path(result.get())  # a worker's exception is raised here
+                            del running[v]
+                            bars.remove_task(tasks[v])
+                            self.timings[f"train {v}"] = round(time.perf_counter() - started, 2)
+                            bars.console.print(f"  trained {v} in {self.timings[f'train {v}']:.0f} s", highlight=False)
+                            self._write_timings()
+            pool.close()
+        finally:
+            pool.terminate()  # stops runs still training when the study fails or is interrupted; no-op otherwise
+            pool.join()
         self.timings["train (all, parallel)"] = round(time.perf_counter() - start_all, 2)
         return runs
 
