@@ -106,7 +106,10 @@ def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tm
 def test_ctrl_c_during_training_exits_130_with_one_line_and_stops_the_workers(tmp_path):
     out = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "personadrop", "study", "--profile", "quick", "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps it so; the
+    # child gets the default back, as in a terminal.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("runs/*/train.log")):
         time.sleep(0.1)
