@@ -223,7 +223,6 @@ def study_cmd(
     cfg = load_study_config(config, profile, judge=judge, seed=seed)
     out = out or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
     study = Study(cfg, out, console=err, progress=progress)
-    _quiet_libraries(progress or dry_run)
     if dry_run:
         lines = study.plan().lines()
         out_console = Console()
@@ -232,6 +231,7 @@ def study_cmd(
         for line in lines:
             out_console.print("  " + line, markup=False, highlight=False, soft_wrap=True)
         return
+    _quiet_libraries(progress)
     with _resumable():
         summary = study.run()
     _print_headline(summary)
@@ -405,14 +405,10 @@ def _slug(name: str) -> str:
 def _print_headline(summary: dict) -> None:
     """Means only, short headers, to fit a terminal; report.md has the intervals and the long names."""
     from personadrop.report.figures import ordered
-    from personadrop.report.writer import cautions
+    from personadrop.report.writer import cautions, fmt, pct
 
     def mean(v: str, c: str) -> str:
-        e = summary["scores"][v].get(c)
-        return "-" if not e or e["mean"] is None or e["mean"] != e["mean"] else f"{e['mean']:.3f}"
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None or x != x else f"{x:.0%}"
+        return fmt((summary["scores"][v].get(c) or {}).get("mean"))
 
     table = Table(title="mean alignment score (CIs in report.md); ret = retention vs full",
                   title_justify="left", box=box.SIMPLE_HEAD)

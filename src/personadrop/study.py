@@ -122,7 +122,7 @@ class Study:
             self._train_config(variant)  # validates the training settings without touching data or weights
             warm = self._warm_start_name(variant)
             runs.append({"variant": variant, "method": method, "field_dropout": self.cfg.field_dropout if fd else None,
-                         "warm_start": warm, "done": _finished(self._run_dir(variant))})
+                         "warm_start": warm, "done": RunDir(self._run_dir(variant)).done})
         plan = StudyPlan(
             data=self.cfg.data.path or f"synthetic world -> {data_dir}",
             eval_examples=examples,
@@ -158,7 +158,7 @@ class Study:
         runs: dict[str, Path] = {}
         variants = []
         for v in self.cfg.trained_variants:
-            if workers <= 1 or _finished(self._run_dir(v)):
+            if workers <= 1 or RunDir(self._run_dir(v)).done:
                 # In this process: a finished run is only checked against the config and data, then skipped.
                 runs[v] = self._stage(f"train {v}", lambda v=v: self._train_job(v, data_dir, runs, reward_judge)())
             else:
@@ -322,10 +322,6 @@ class Study:
             keep = set(random.Random(self.cfg.seed).sample(range(len(examples)), n))
             examples = [e for i, e in enumerate(examples) if i in keep]
         return examples
-
-
-def _finished(run_dir: Path) -> bool:
-    return RunDir(run_dir).done
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ a cut turn keeps its speaker label and starts with an ellipsis.
 from __future__ import annotations
 
 from personadrop.data.example import STATE_DIMENSIONS, Example, Turn
-from personadrop.dropout import VisiblePersona
+from personadrop.dropout import Full, MaskKey, VisiblePersona
 from personadrop.persona import MissingStyle
 from personadrop.prompts import TASKS, Message, simulator_messages
 
@@ -35,6 +35,22 @@ def answer_prefix(task: str) -> str:
 def prefix_in_target(task: str) -> str:
     """The part of ``answer_prefix`` that the training target itself starts with (the tag, no line break)."""
     return answer_prefix(task).lstrip("\n")
+
+
+def encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of ``texts`` (no special tokens added); each distinct text is tokenized once, in one batch.
+
+    A fast tokenizer's Rust backend is called directly: transformers' per-call overhead dominates for
+    short texts, and tokenizing row by row cost more than the training steps on two CPU cores.
+    """
+    unique = list(dict.fromkeys(texts))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        ids = tokenizer(unique, add_special_tokens=False)["input_ids"]
+    else:
+        ids = [e.ids for e in backend.encode_batch(unique, add_special_tokens=False)]
+    by_text = dict(zip(unique, ids, strict=True))
+    return [by_text[t] for t in texts]
 
 
 MIN_TAIL_TOKENS = 16  # the last turn keeps at least this much, even when the persona fills the budget
@@ -86,22 +102,13 @@ class PromptBuilder:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _count(self, text: str) -> int:
-        return len(self._encode([text])[0])
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        # The Rust tokenizer directly: transformers' per-call overhead dominates for short texts.
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+        return len(encode(self.tokenizer, [text])[0])
 
     def _fits_whole(self, example: Example, task: str) -> bool:
         """Whether the prompt fits even with the full persona (a masked persona never renders longer)."""
         key = (example.id, hash(example.context), task)
         fits = self._fits_cache.get(key)
         if fits is None:
-            from personadrop.dropout import Full, MaskKey
-
             system = simulator_messages(example, Full()(example.persona, MaskKey(0, example.id)), task, self.missing)[0]
             total = self._fixed + self._count(system["content"]) + self._per_message + sum(self._turn_lengths(example))
             fits = total <= (self.max_prompt_tokens or 0)
@@ -114,7 +121,7 @@ class PromptBuilder:
         key = (example.id, hash(example.context))
         lengths = self._turn_cache.get(key)
         if lengths is None:
-            ids = self._encode([f"{t.speaker}: {t.content}" for t in example.context])
+            ids = encode(self.tokenizer, [f"{t.speaker}: {t.content}" for t in example.context])
             lengths = tuple(len(x) + self._per_message for x in ids)
             if len(self._turn_cache) > 200_000:  # bounded: evaluation may stream many examples
                 self._turn_cache.clear()

@@ -77,15 +77,15 @@ def headline(summary: Mapping[str, Any]) -> list[dict[str, str]]:
         gap = ""
         if v != CEILING and CEILING in summary["scores"]:
             source = unseen if v in unseen and CEILING in unseen else summary["scores"]
-            gap = _fmt(source[CEILING]["full"]["mean"] - source[v]["full"]["mean"], signed=True)
+            gap = fmt(source[CEILING]["full"]["mean"] - source[v]["full"]["mean"], signed=True)
         rows.append({
             "variant": label(v),
             "full": _ci(scores.get("full")),
             "none": _ci(scores.get("none")),
             "one field (mean)": _ci(scores.get(SINGLE_FIELD_MEAN)),
             "items:0.9": _ci(scores.get("items:0.9")),
-            "retention, one field": f"{_pct(sf.get('retention_min'))}-{_pct(sf.get('retention_max'))}" if sf else "",
-            "retention, items:0.9": _pct(ret.get("items:0.9")),
+            "retention, one field": f"{pct(sf.get('retention_min'))}-{pct(sf.get('retention_max'))}" if sf else "",
+            "retention, items:0.9": pct(ret.get("items:0.9")),
             "below ceiling (full, unseen users)": gap,
         })
     return rows
@@ -106,11 +106,11 @@ def seed_comparison(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     sf = summary.get("single_field", {}).get("humanlm+fd")
     if sf:
         out.append(("HumanLM + FD retention, one field (range over fields)", SEED_CLAIMS["humanlm+fd single-field retention"],
-                    f"{_pct(sf['retention_min'])}-{_pct(sf['retention_max'])}"))
+                    f"{pct(sf['retention_min'])}-{pct(sf['retention_max'])}"))
     for v, claim in SEED_CLAIMS["items:0.9 retention"].items():
         value = summary["retention"].get(v, {}).get("items:0.9")
         if value is not None:
-            out.append((f"{label(v)} retention at items:0.9", claim, _pct(value)))
+            out.append((f"{label(v)} retention at items:0.9", claim, pct(value)))
     return out
 
 
@@ -169,14 +169,14 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
     lines += ["", "## All conditions", ""]
     conditions = list(dict.fromkeys(c for v in summary["scores"].values() for c in v))
     variants = ordered(summary["scores"])
-    lines += _table([{"condition": _cond(c), **{label(v): _fmt(summary["scores"][v].get(c, {}).get("mean")) for v in variants}}
+    lines += _table([{"condition": _cond(c), **{label(v): fmt(summary["scores"][v].get(c, {}).get("mean")) for v in variants}}
                      for c in conditions])
     lines += ["", "Retention (score under the condition / score with the full persona, same variant):", ""]
-    lines += _table([{"condition": _cond(c), **{label(v): _pct(summary["retention"][v].get(c)) for v in variants}}
+    lines += _table([{"condition": _cond(c), **{label(v): pct(summary["retention"][v].get(c)) for v in variants}}
                      for c in conditions if c != "full"])
     if summary.get("dimensions"):
         lines += ["", "## Per dimension (full persona)", ""]
-        lines += _table([{"variant": label(v), **{d: _fmt(x) for d, x in summary["dimensions"][v].get("full", {}).items()}}
+        lines += _table([{"variant": label(v), **{d: fmt(x) for d, x in summary["dimensions"][v].get("full", {}).items()}}
                          for v in variants])
     if summary.get("by_user"):
         lines += ["", "## Seen and unseen users (full persona)", ""]
@@ -235,13 +235,13 @@ def _cond(c: str) -> str:
     return "one field (mean)" if c == SINGLE_FIELD_MEAN else c
 
 
-def _fmt(x: float | None, signed: bool = False) -> str:
+def fmt(x: float | None, signed: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return f"{x:+.3f}" if signed else f"{x:.3f}"
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "-" if x is None or math.isnan(x) else f"{x:.0%}"
 
 

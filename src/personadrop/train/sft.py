@@ -55,18 +55,6 @@ def sft_steps(rows_per_epoch: int, cfg: TrainConfig) -> int:
     return max(1, min(steps, cfg.sft.max_steps or steps))
 
 
-def encode(tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids of ``texts`` (no special tokens added); each distinct text is tokenized once, in one batch."""
-    unique = list(dict.fromkeys(texts))
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        ids = tokenizer(unique, add_special_tokens=False)["input_ids"]
-    else:
-        ids = [e.ids for e in backend.encode_batch(unique, add_special_tokens=False)]
-    by_text = dict(zip(unique, ids, strict=True))
-    return [by_text[t] for t in texts]
-
-
 def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     """``input_ids`` and ``labels`` (-100 on the prompt) for rows from ``build_rows``, at most ``max_length``.
 
@@ -74,11 +62,11 @@ def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     prompt, then the task's answer prefix) followed by the rest of the target and whatever the template
     writes to close a turn. Templates that add text between the two (Qwen3's empty think block) are
     fine, as no prefix property of the template is assumed. Prompt and reply are tokenized apart and in
-    batches: on two CPU cores, tokenizing row by row cost more than the training steps.
+    batches (see ``models.prompting.encode``).
     """
     from datasets import Dataset
 
-    from personadrop.models.prompting import prefix_in_target
+    from personadrop.models.prompting import encode, prefix_in_target
 
     replies = []
     for i, r in enumerate(rows):

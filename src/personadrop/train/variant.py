@@ -21,7 +21,7 @@ from personadrop.dropout import FieldDropout, Full, Policy
 from personadrop.errors import ConfigError, DataError
 from personadrop.judges.base import Judge
 from personadrop.models.checkpoint import Decoding
-from personadrop.models.prompting import PromptBuilder
+from personadrop.models.prompting import PromptBuilder, encode
 from personadrop.prompts import target_text
 from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
@@ -207,7 +207,7 @@ class _Trainer:
                 self._budgets[task] = 2 * self._budget(tokenizer, "response") + 64  # no states to measure
             else:
                 texts = [target_text(ex, task) for ex in known]
-                longest = max(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+                longest = max(len(ids) for ids in encode(tokenizer, texts))
                 self._budgets[task] = math.ceil(longest * 1.1) + 2
         return self._budgets[task]
 
