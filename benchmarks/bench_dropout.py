@@ -17,7 +17,21 @@ from personadrop.persona import Persona
 
 def make_personas(n: int, seed: int = 0) -> list[Persona]:
     rng = random.Random(seed)
-    words = ["kind", "honest", "loyal", "family", "career", "music", "hiking", "cooking", "sarcastic", "formal", "brief", "long", "verdict"]
+    words = [
+        "kind",
+        "honest",
+        "loyal",
+        "family",
+        "career",
+        "music",
+        "hiking",
+        "cooking",
+        "sarcastic",
+        "formal",
+        "brief",
+        "long",
+        "verdict",
+    ]
 
     def phrase() -> str:
         return " ".join(rng.choice(words) for _ in range(rng.randint(2, 6)))
@@ -25,8 +39,10 @@ def make_personas(n: int, seed: int = 0) -> list[Persona]:
     return [
         Persona.from_raw(
             {
-                "demographics": {k: rng.choice(["NA", phrase()]) for k in
-                                 ("age group", "gender", "location", "occupation", "nationality", "other")},
+                "demographics": {
+                    k: rng.choice(["NA", phrase()])
+                    for k in ("age group", "gender", "location", "occupation", "nationality", "other")
+                },
                 "interests": [phrase() for _ in range(rng.randint(8, 12))],
                 "values": [phrase() for _ in range(rng.randint(8, 12))],
                 "communication": [phrase() for _ in range(rng.randint(8, 12))],

@@ -1,4 +1,5 @@
-"""Does a trained simulator read the post? Per-dimension exact-judge scores of one SFT run on held-out examples.
+"""Does a trained simulator read the post? Per-dimension exact-judge scores of one SFT run on held-out
+examples.
 
 A simulator that ignores the post can still learn the world's language and the user's tone; what it
 cannot do without the post is name its target, say which two values were traded off, or take a side
@@ -31,8 +32,8 @@ from personadrop.judges.base import JudgeRequest
 from personadrop.judges.exact import ExactJudge, reference_truth
 from personadrop.models import tiny
 from personadrop.models.base import SimulationItem
-from personadrop.models.checkpoint import load_simulator
 from personadrop.prompts import parse_output
+from personadrop.simulators import load_simulator
 from personadrop.train.variant import train_variant
 
 DIMENSIONS = ("response", *STATE_DIMENSIONS)
@@ -45,10 +46,14 @@ def post_reading(replies: list[str], truths: list[dict[str, str]]) -> dict[str, 
     targets = Counter(next(iter(r.slots["target"])) if len(r.slots["target"]) == 1 else "-" for r in readings)
     post_values = [{t["winner"], t["loser"]} for t in truths]
     return {
-        "target_match": sum(r.slots["target"] == {t["target"]} for r, t in zip(readings, truths, strict=True)) / n,
+        "target_match": sum(r.slots["target"] == {t["target"]} for r, t in zip(readings, truths, strict=True))
+        / n,
         "top_target": f"{targets.most_common(1)[0][0]} {targets.most_common(1)[0][1] / n:.2f}",
-        "value_in_post": sum(bool(r.slots["winner"]) and r.slots["winner"] <= pv
-                             for r, pv in zip(readings, post_values, strict=True)) / n,
+        "value_in_post": sum(
+            bool(r.slots["winner"]) and r.slots["winner"] <= pv
+            for r, pv in zip(readings, post_values, strict=True)
+        )
+        / n,
         "nta": sum(r.slots["direction"] == {"agree"} for r in readings) / n,
         "nta_true": sum(t["direction"] == "agree" for t in truths) / n,
     }
@@ -63,12 +68,17 @@ def score_condition(sim, test, judge: ExactJudge, condition: str) -> dict[str, f
     seconds = time.perf_counter() - t0
     row: dict[str, float | str] = {}
     for dim in DIMENSIONS:
-        reqs = [JudgeRequest(ex.id, ex.context_text(), ex.response, (r,), dim, ex.states) for ex, r in zip(test, replies, strict=True)]
+        reqs = [
+            JudgeRequest(ex.id, ex.context_text(), ex.response, (r,), dim, ex.states)
+            for ex, r in zip(test, replies, strict=True)
+        ]
         scores = [s[0] for s in judge.score(reqs)]
         kept = [s for s in scores if not math.isnan(s)]
         row[dim] = round(sum(kept) / len(kept), 3)
     truths = [reference_truth(ex.response, ex.states, "response") or {} for ex in test]
-    row.update({k: round(v, 3) if isinstance(v, float) else v for k, v in post_reading(replies, truths).items()})
+    row.update(
+        {k: round(v, 3) if isinstance(v, float) else v for k, v in post_reading(replies, truths).items()}
+    )
     row["gen_seconds"] = round(seconds, 1)
     row["sample"] = replies[0]
     return row
@@ -77,7 +87,9 @@ def score_condition(sim, test, judge: ExactJudge, condition: str) -> dict[str, f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True, help="a world directory (personadrop world --out DIR)")
+    ap.add_argument(
+        "--data", type=Path, required=True, help="a world directory (personadrop world --out DIR)"
+    )
     ap.add_argument("--n", type=int, default=200, help="held-out test examples to score")
     ap.add_argument("--method", default="sft")
     ap.add_argument("--config", default="{}", help="TrainConfig overrides as JSON")
@@ -91,14 +103,18 @@ def main() -> None:
         tiny.PRESETS["tiny"] = replace(tiny.PRESETS["tiny"], **preset)
     config = json.loads(args.config)
     if args.none:
-        config = {**config, "field_dropout": 1.0, "dropout_min_keep": 0}
+        config = {**config, "train_condition": "none"}
     test = load_examples(args.data, split="test").examples[: args.n]
     t0 = time.perf_counter()
-    run = train_variant(args.method, args.data, args.out / "run", profile="default", progress=False, config=config)
+    run = train_variant(
+        args.method, args.data, args.out / "run", profile="default", progress=False, config=config
+    )
     wall = time.perf_counter() - t0
     stages = run.meta.get("stages", {})
     result: dict[str, object] = {
-        "config": config, "preset": preset, "train_wall_seconds": round(wall, 1),
+        "config": config,
+        "preset": preset,
+        "train_wall_seconds": round(wall, 1),
         "steps": {k: v.get("steps") for k, v in stages.items()},
         "step_seconds": {k: v.get("step_seconds") for k, v in stages.items()},
         "final_loss": {k: v.get("final", {}).get("loss") for k, v in stages.items()},

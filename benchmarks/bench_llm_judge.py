@@ -25,8 +25,12 @@ from fake_llm_server import FakeLLMServer
 
 def make_requests(n: int, k: int) -> list[JudgeRequest]:
     return [
-        JudgeRequest(f"ex{i}", f"OP: AITA for thing number {i}? " * 20, "NTA, they had it coming.",
-                     tuple(f"generation {j} of {i} score=0.{(i + j) % 10}" for j in range(k)))
+        JudgeRequest(
+            f"ex{i}",
+            f"OP: AITA for thing number {i}? " * 20,
+            "NTA, they had it coming.",
+            tuple(f"generation {j} of {i} score=0.{(i + j) % 10}" for j in range(k)),
+        )
         for i in range(n)
     ]
 
@@ -43,8 +47,10 @@ def main() -> None:
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-not-a-real-key")
     requests = make_requests(args.requests, args.generations)
     n_gen = args.requests * args.generations
-    print(f"{args.requests} requests x {args.generations} generations = {n_gen} generations; "
-          f"{args.latency * 1000:.0f} ms simulated latency per call; {args.api} SDK")
+    print(
+        f"{args.requests} requests x {args.generations} generations = {n_gen} generations; "
+        f"{args.latency * 1000:.0f} ms simulated latency per call; {args.api} SDK"
+    )
     print(f"{'concurrency':>11} {'batching':>22} {'calls':>6} {'seconds':>8} {'gen/s':>8}")
     with FakeLLMServer(latency=args.latency) as server:
         url = server.url(args.api)
@@ -52,14 +58,21 @@ def main() -> None:
         make_judge(f"{args.api}:claude-haiku-4-5@{url}", cache=False).score(make_requests(1, 1))
         for concurrency in (1, 16):
             for batch_size, label in ((None, "all gens in one call"), (1, "one gen per call")):
-                judge = make_judge(f"{args.api}:claude-haiku-4-5@{url}", cache=False, concurrency=concurrency, batch_size=batch_size)
+                judge = make_judge(
+                    f"{args.api}:claude-haiku-4-5@{url}",
+                    cache=False,
+                    concurrency=concurrency,
+                    batch_size=batch_size,
+                )
                 before = server.requests
                 start = time.perf_counter()
                 scores = judge.score(requests)
                 seconds = time.perf_counter() - start
                 assert not any(math.isnan(s) for row in scores for s in row)
-                print(f"{concurrency:>11} {label:>22} {server.requests - before:>6} {seconds:>8.2f} "
-                      f"{n_gen / seconds:>8.1f}")
+                print(
+                    f"{concurrency:>11} {label:>22} {server.requests - before:>6} {seconds:>8.2f} "
+                    f"{n_gen / seconds:>8.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Wall time of the whole study, stage by stage, against the budgets in DESIGN.md.
+"""Wall time of the whole study, stage by stage, against the budgets in the README ("Budget and what the
+default shows").
 
 Budgets on the 2-core machine: the quick profile within 2 minutes, the default profile within 10 minutes
 (with at least 300 test examples). The study runs from scratch in a fresh directory, exactly as
@@ -27,13 +28,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=sorted(BUDGET_S), default="quick")
     ap.add_argument("--config", help="study config (default: the embedded demo)")
-    ap.add_argument("--keep", type=Path, help="write the study here and keep it (default: a temporary directory)")
+    ap.add_argument(
+        "--keep", type=Path, help="write the study here and keep it (default: a temporary directory)"
+    )
     args = ap.parse_args()
 
     out = args.keep or Path(tempfile.mkdtemp(prefix="bench-study-")) / "study"
     if out.exists():
         sys.exit(f"{out} exists; the benchmark times a study from scratch")
-    cmd = [sys.executable, "-m", "personadrop", "study", "--profile", args.profile, "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "personadrop",
+        "study",
+        "--profile",
+        args.profile,
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     if args.config:
         cmd += ["--config", args.config]
     start = time.perf_counter()
@@ -46,7 +59,8 @@ def main() -> None:
     summary = json.loads((out / "report" / "summary.json").read_text())
     n_examples = summary["n_examples"]
     budget = BUDGET_S[args.profile]
-    print(f"profile {args.profile}: {wall:.0f} s wall (budget {budget} s: {'within' if wall <= budget else 'OVER'})")
+    verdict = "within" if wall <= budget else "OVER"
+    print(f"profile {args.profile}: {wall:.0f} s wall (budget {budget} s: {verdict})")
     print(f"test examples evaluated: {n_examples}")
     for stage, seconds in timings.items():
         print(f"  {stage:<28} {seconds:8.1f} s")

@@ -16,13 +16,18 @@ import time
 from pathlib import Path
 
 from personadrop.data.humanual import load_examples
+from personadrop.evaluate.checks import heldout_alignment
 from personadrop.judges import make_judge
-from personadrop.models.checkpoint import load_simulator
-from personadrop.train.heldout import heldout_alignment
+from personadrop.simulators import load_simulator
 from personadrop.train.variant import train_variant
+from personadrop.variants import VARIANTS
 
-VARIANTS = [("sft", "sft", None), ("grpo", "grpo", None), ("grpo+fd", "grpo", 0.6),
-            ("humanlm", "humanlm", None), ("humanlm+fd", "humanlm", 0.6), ("sft+fd", "sft", 0.6)]
+TRAIN_CONDITION = "fields:0.6"  # what the study's "+fd" variants see
+# The study's trained variants, and SFT with field dropout for comparison: (name, method, train condition).
+RUNS = [
+    (v.name, v.method, TRAIN_CONDITION if v.with_dropout else "full") for v in VARIANTS.values() if v.trained
+]
+RUNS.append(("sft+fd", "sft", TRAIN_CONDITION))
 CONDITIONS = ("full", "only:values")
 
 
@@ -33,8 +38,10 @@ def main() -> None:
     ap.add_argument("--profile", default="default")
     ap.add_argument("--n", type=int, default=300, help="held-out test examples to score")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--variants", default=",".join(v for v, _, _ in VARIANTS))
-    ap.add_argument("--config", default="{}", help='TrainConfig overrides as JSON, e.g. \'{"sft": {"epochs": 4}}\'')
+    ap.add_argument("--variants", default=",".join(v for v, _, _ in RUNS))
+    ap.add_argument(
+        "--config", default="{}", help='TrainConfig overrides as JSON, e.g. \'{"sft": {"epochs": 4}}\''
+    )
     args = ap.parse_args()
 
     data = args.data or args.out / "world"
@@ -46,17 +53,29 @@ def main() -> None:
     judge = make_judge("exact")
     wanted = args.variants.split(",")
     results: dict[str, dict] = {}
-    for name, method, fd in VARIANTS:
+    for name, method, condition in RUNS:
         if name not in wanted:
             continue
         warm = args.out / "runs" / "sft" if name == "grpo" and "sft" in results else None
         t0 = time.perf_counter()
-        run = train_variant(method, data, args.out / "runs" / name.replace("+", "_"), field_dropout=fd,
-                            profile=args.profile, warm_start=warm, name=name, progress=False,
-                            config=json.loads(args.config))
+        run = train_variant(
+            method,
+            data,
+            args.out / "runs" / name.replace("+", "_"),
+            train_condition=condition,
+            profile=args.profile,
+            warm_start=warm,
+            name=name,
+            progress=False,
+            config=json.loads(args.config),
+        )
         wall = time.perf_counter() - t0
         meta = run.meta
-        row = {"train_seconds": meta.get("train_seconds"), "wall_seconds": round(wall, 1), "stages": meta.get("stages")}
+        row = {
+            "train_seconds": meta.get("train_seconds"),
+            "wall_seconds": round(wall, 1),
+            "stages": meta.get("stages"),
+        }
         sim = load_simulator(run.path, batch_size=args.batch_size)
         for condition in CONDITIONS:
             t1 = time.perf_counter()
@@ -71,23 +90,11 @@ def main() -> None:
         from personadrop.models.bayes import BayesSimulator
 
         bayes = BayesSimulator.from_data_dir(data)
-        results["bayes"] = {c: round(_bayes_score(bayes, test, judge, c), 4) for c in CONDITIONS}
+        results["bayes"] = {c: round(heldout_alignment(bayes, test, judge, c).mean, 4) for c in CONDITIONS}
         print("bayes", json.dumps(results["bayes"]))
     except Exception as err:  # the ceiling is context, not the point of this benchmark
         print("bayes ceiling unavailable:", err)
     (args.out / "bench_train.json").write_text(json.dumps(results, indent=2) + "\n")
-
-
-def _bayes_score(sim, test, judge, condition: str) -> float:
-    from personadrop.dropout import MaskKey, parse_condition
-    from personadrop.judges.base import JudgeRequest
-    from personadrop.models.base import SimulationItem
-
-    policy = parse_condition(condition)
-    replies = sim.generate([SimulationItem(ex, policy(ex.persona, MaskKey(0, ex.id))) for ex in test])
-    reqs = [JudgeRequest(ex.id, ex.context_text(), ex.response, (r,), "response", ex.states) for ex, r in zip(test, replies, strict=True)]
-    scores = [s[0] for s in judge.score(reqs)]
-    return sum(scores) / len(scores)
 
 
 if __name__ == "__main__":

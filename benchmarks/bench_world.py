@@ -11,7 +11,8 @@ import tempfile
 import time
 
 from personadrop.data.world import generate_world, load_world_config, world_config, world_counts, write_world
-from personadrop.models.bayes import BayesSimulator, ceiling_table
+from personadrop.evaluate.checks import ceiling_table
+from personadrop.models.bayes import BayesSimulator
 
 
 def main() -> None:
@@ -33,10 +34,16 @@ def main() -> None:
     rows = ceiling_table(world.split("test"), BayesSimulator(config))
     ceiling_s = time.perf_counter() - start
     print(f"counts: {world_counts(world)}")
-    print(f"generate: best {min(draws):.2f} s; write: best {min(writes):.2f} s; "
-          f"ceiling table ({len(rows)} conditions x {rows[0].n} test rows): {ceiling_s:.2f} s")
+    print(
+        f"generate: best {min(draws):.2f} s; write: best {min(writes):.2f} s; "
+        f"ceiling table ({len(rows)} conditions x {rows[0].n} test rows): {ceiling_s:.2f} s"
+    )
     for r in rows:
-        print(f"  {r.condition:20s} {r.mean:.3f} ± {r.ci95:.3f}   unseen users {r.unseen_mean:.3f} (n={r.unseen_n})")
+        e = r.estimate
+        print(
+            f"  {r.condition:20s} {e.mean:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]   unseen users "
+            f"{r.unseen.mean:.3f} (n={r.unseen.n})"
+        )
 
 
 if __name__ == "__main__":

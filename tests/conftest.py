@@ -11,7 +11,11 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REPO = Path(__file__).resolve().parents[1]
 AITA_POSTS = next(
-    (p for p in (REPO / "tests" / "data" / "aita_posts_79.json", SHARED / "data" / "aita_posts_79.json") if p.exists()),
+    (
+        p
+        for p in (REPO / "tests" / "data" / "aita_posts_79.json", SHARED / "data" / "aita_posts_79.json")
+        if p.exists()
+    ),
     None,
 )
 
@@ -43,8 +47,11 @@ def humanual_persona(**overrides: object) -> dict:
 def humanual_row(i: int = 0, *, post: str | None = None, **overrides: object) -> dict:
     """A row in HUMANUAL's processed schema (prompt as a JSON string, as in some dumps)."""
     messages = [
-        {"role": "user", "content": post or f"AITA for refusing to lend my car to my brother? (post {i})",
-         "metadata": {"author": "poster_a"}},
+        {
+            "role": "user",
+            "content": post or f"AITA for refusing to lend my car to my brother? (post {i})",
+            "metadata": {"author": "poster_a"},
+        },
         {"role": "user", "content": "YTA, family helps family.", "metadata": {"author": "commenter_b"}},
     ]
     row = {

@@ -105,8 +105,10 @@ class FakeLLMServer:
         ids = [cid for cid, _ in candidates]
         if fault == "wrong-ids":
             ids = [f"x{i}" for i in range(len(ids))]
-        judgements = [{"id": cid, "ratings": [marker_score(text)], "penalty": 0}
-                      for cid, (_, text) in zip(ids, candidates, strict=True)]
+        judgements = [
+            {"id": cid, "ratings": [marker_score(text)], "penalty": 0}
+            for cid, (_, text) in zip(ids, candidates, strict=True)
+        ]
         text = json.dumps({"key_points": ["the main point"], "judgements": judgements})
         if fault == "broken":
             return text[: len(text) // 2]
@@ -140,7 +142,9 @@ class FakeLLMServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 api = "openai" if self.path.endswith("/chat/completions") else "anthropic"
                 if api == "anthropic":
-                    prompt = str(body.get("system", "")) + "".join(str(m["content"]) for m in body["messages"])
+                    prompt = str(body.get("system", "")) + "".join(
+                        str(m["content"]) for m in body["messages"]
+                    )
                 else:
                     prompt = "".join(str(m["content"]) for m in body["messages"])
                 candidates = CANDIDATE.findall(prompt)
@@ -158,7 +162,9 @@ class FakeLLMServer:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _respond(self, api: str, fault: str, prompt: str, candidates: list, auth: str, model: str) -> None:
+            def _respond(
+                self, api: str, fault: str, prompt: str, candidates: list, auth: str, model: str
+            ) -> None:
                 if fault == "hang":
                     server._stopping.wait(server.hang_seconds)
                     fault = "ok"
@@ -166,8 +172,11 @@ class FakeLLMServer:
                     status = int(fault[:3])
                     message = f"upstream refused the request (got {auth})" if fault == "400-echo" else "fault"
                     kind = {429: "rate_limit_error", 401: "authentication_error"}.get(status, "api_error")
-                    payload = ({"type": "error", "error": {"type": kind, "message": message}} if api == "anthropic"
-                               else {"error": {"message": message, "type": kind, "code": None}})
+                    payload = (
+                        {"type": "error", "error": {"type": kind, "message": message}}
+                        if api == "anthropic"
+                        else {"error": {"message": message, "type": kind, "code": None}}
+                    )
                     self._send(status, payload, {"retry-after": "0"} if status == 429 else None)
                     return
                 text = server._answer(candidates, fault)
@@ -176,19 +185,39 @@ class FakeLLMServer:
                     server.input_tokens += tokens_in
                     server.output_tokens += tokens_out
                 if api == "anthropic":
-                    self._send(200, {
-                        "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-                    })
+                    self._send(
+                        200,
+                        {
+                            "id": "msg_fake",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model,
+                            "content": [{"type": "text", "text": text}],
+                            "stop_reason": "end_turn",
+                            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+                        },
+                    )
                 else:
-                    self._send(200, {
-                        "id": "chatcmpl_fake", "object": "chat.completion", "created": int(time.time()),
-                        "model": model,
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}],
-                        "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                                  "total_tokens": tokens_in + tokens_out},
-                    })
+                    self._send(
+                        200,
+                        {
+                            "id": "chatcmpl_fake",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": model,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": text},
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": tokens_in,
+                                "completion_tokens": tokens_out,
+                                "total_tokens": tokens_in + tokens_out,
+                            },
+                        },
+                    )
 
         return Handler

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from llm_judge_support import SECRET
-
 from fake_llm_server import FakeLLMServer
+from llm_judge_support import SECRET
 
 
 @pytest.fixture

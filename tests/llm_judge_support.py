@@ -10,7 +10,10 @@ from personadrop.judges.llm import LLMJudge
 
 from fake_llm_server import FakeLLMServer
 
-SECRET = {"anthropic": "sk-ant-api03-TESTKEY-do-not-leak-4f9a2c", "openai": "sk-proj-TESTKEY-do-not-leak-77e1b0"}
+SECRET = {
+    "anthropic": "sk-ant-api03-TESTKEY-do-not-leak-4f9a2c",
+    "openai": "sk-proj-TESTKEY-do-not-leak-77e1b0",
+}
 # Short timeouts and backoff so fault tests take fractions of a second.
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "call_timeout": 0.4, "deadline": 5.0}
 
@@ -32,7 +35,9 @@ def requests_with_markers(n: int, k: int, dimension: str = "response") -> list[J
             example_id=f"ex{i}",
             context=f"OP: AITA for skipping my cousin's wedding #{i}?",
             reference="NTA. You told them months ago and they planned it anyway.",
-            generations=tuple(f"reply {j} of {i} score={(i * k + j + 1) / (n * k + 1):.4f}" for j in range(k)),
+            generations=tuple(
+                f"reply {j} of {i} score={(i * k + j + 1) / (n * k + 1):.4f}" for j in range(k)
+            ),
             dimension=dimension,
         )
         for i in range(n)

@@ -24,12 +24,14 @@ from personadrop.data.world.model import COMMUNICATION_KEYS, EMOTION_KEYS, STANC
 from personadrop.data.world.vocab import GOALS, GROUP_VALUES, POSTER, WORLDVIEWS, group_of
 from personadrop.dropout import MaskKey, parse_condition
 from personadrop.errors import DataError
+from personadrop.evaluate.checks import CEILING_CONDITIONS, CeilingRow, ceiling_table
 from personadrop.judges.base import JudgeRequest
 from personadrop.judges.exact import ExactJudge
 from personadrop.models.base import SimulationItem
-from personadrop.models.bayes import CEILING_CONDITIONS, BayesSimulator, CeilingRow, ceiling_table
+from personadrop.models.bayes import BayesSimulator
 from personadrop.persona import FIELD_NAMES, Persona
 from personadrop.prompts import TASKS, parse_output
+
 from world_support import WORLDS, small_world
 
 FIELDS = [f"only:{f}" for f in FIELD_NAMES]
@@ -61,7 +63,11 @@ def test_at_least_three_fields_have_clearly_different_ceilings(world: str) -> No
         d = np.array(rows[a].scores) - np.array(rows[b].scores)
         return d.mean() > 2.58 * d.std(ddof=1) / math.sqrt(len(d))
 
-    chains = [c for c in itertools.permutations(FIELDS, 3) if clearly_above(c[0], c[1]) and clearly_above(c[1], c[2])]
+    chains = [
+        c
+        for c in itertools.permutations(FIELDS, 3)
+        if clearly_above(c[0], c[1]) and clearly_above(c[1], c[2])
+    ]
     assert chains, {f: round(rows[f].mean, 3) for f in FIELDS}
 
 
@@ -80,8 +86,9 @@ def test_the_reference_reads_only_the_visible_persona() -> None:
         # With only Values visible, the other fields may be anything.
         swapped = Persona.from_fields({**b.persona.to_dict(), "values": a.persona.field("values").items})
         a2 = a.model_copy(update={"persona": swapped})
-        assert sim.generate([SimulationItem(a, only_values(a.persona, MaskKey(0, a.id)))]) == \
-               sim.generate([SimulationItem(a2, only_values(a2.persona, MaskKey(0, a.id)))])
+        assert sim.generate([SimulationItem(a, only_values(a.persona, MaskKey(0, a.id)))]) == sim.generate(
+            [SimulationItem(a2, only_values(a2.persona, MaskKey(0, a.id)))]
+        )
 
 
 def test_every_task_parses_and_scores_as_the_reply_does() -> None:
@@ -97,10 +104,12 @@ def test_every_task_parses_and_scores_as_the_reply_does() -> None:
             phrase = parse_output(outs[dim], dim)
             assert phrase is not None
             assert f"<{dim}>{phrase}</{dim}>" in outs["states+response"]
-            by_phrase, by_reply = judge.score([
-                JudgeRequest(e.id, "", e.response, (phrase,), dim, e.states),
-                JudgeRequest(e.id, "", e.response, (outs["response"],), dim, e.states),
-            ])
+            by_phrase, by_reply = judge.score(
+                [
+                    JudgeRequest(e.id, "", e.response, (phrase,), dim, e.states),
+                    JudgeRequest(e.id, "", e.response, (outs["response"],), dim, e.states),
+                ]
+            )
             assert by_phrase == by_reply
         assert len(outs["response"].split()) < 2 * len(e.response.split())  # never penalized for length
 
@@ -135,7 +144,9 @@ def test_expected_scores_match_realized_scores() -> None:
         _, picks = sim.choose(visible, read_post(e.context[0].content))
         expected.append(np.mean(list(picks.values())))
         reply = sim.generate([SimulationItem(e, visible)])[0]
-        realized.append(judge.score([JudgeRequest(e.id, "", e.response, (reply,), "response", e.states)])[0][0])
+        realized.append(
+            judge.score([JudgeRequest(e.id, "", e.response, (reply,), "response", e.states)])[0][0]
+        )
     gap = np.mean(expected) - np.mean(realized)
     assert abs(gap) < 3 * np.std(realized) / math.sqrt(len(realized))
 
@@ -150,9 +161,20 @@ def _sampled_states(law: StateLaw, facts: PostFacts, rng: random.Random) -> Stat
     emotion, intensity, role = _draw(EMOTION_KEYS, law.emotion, rng)
     tone, structure = _draw(COMMUNICATION_KEYS, law.communication, rng)
     agree = rng.random() < law.agree
-    return States(direction, strength, facts.target, emotion, intensity, POSTER if role == POSTER else facts.target,
-                  _draw(WORLDVIEWS, law.belief, rng), facts.chosen if agree else facts.sacrificed,
-                  facts.sacrificed if agree else facts.chosen, _draw(GOALS, law.goal, rng), tone, structure)
+    return States(
+        direction,
+        strength,
+        facts.target,
+        emotion,
+        intensity,
+        POSTER if role == POSTER else facts.target,
+        _draw(WORLDVIEWS, law.belief, rng),
+        facts.chosen if agree else facts.sacrificed,
+        facts.sacrificed if agree else facts.chosen,
+        _draw(GOALS, law.goal, rng),
+        tone,
+        structure,
+    )
 
 
 def test_no_other_policy_beats_the_reference_but_knowing_the_traits_does() -> None:
@@ -168,7 +190,10 @@ def test_no_other_policy_beats_the_reference_but_knowing_the_traits_does() -> No
         assert facts is not None
         law = sim.world.law(sim.world.posterior(full(e.persona, MaskKey(0, e.id)).to_persona()), facts)
         # The oracle knows the user's true traits: a point-mass posterior.
-        point = {t: np.array([float(v == traits[e.user_id][t]) for v in GROUP_VALUES[group_of(t)]]) for t in sim.world.priors}
+        point = {
+            t: np.array([float(v == traits[e.user_id][t]) for v in GROUP_VALUES[group_of(t)]])
+            for t in sim.world.priors
+        }
         candidates = {
             "bayes": sim.choose_from_law(law, facts)[0],
             "sampled": _sampled_states(law, facts, rng),
@@ -180,13 +205,17 @@ def test_no_other_policy_beats_the_reference_but_knowing_the_traits_does() -> No
     assert np.mean(scores["sampled"]) < np.mean(scores["bayes"]) < np.mean(scores["oracle"])
 
 
-def test_reference_from_a_data_dir_and_refusal_of_other_data(tmp_path: Path, aita_posts: dict[str, dict[str, str]]) -> None:
+def test_reference_from_a_data_dir_and_refusal_of_other_data(
+    tmp_path: Path, aita_posts: dict[str, dict[str, str]]
+) -> None:
     generate_world_dir(tmp_path, seed=3, users=40, posts=120)
     sim = BayesSimulator.from_data_dir(tmp_path)
     w = small_world(3)
     assert sim.world.config == w.config
     e = w.split("test")[0]
-    for text in [p["post"] for p in list(aita_posts.values())[:10]] + ["AITA for eating the last slice? My roommate is mad."]:
+    for text in [p["post"] for p in list(aita_posts.values())[:10]] + [
+        "AITA for eating the last slice? My roommate is mad."
+    ]:
         if read_post(text) is not None:
             continue  # a real post that happens to use the world's phrases is read as one
         real = e.model_copy(update={"context": (Turn(speaker="Poster", content=text),)})

@@ -12,7 +12,9 @@ from conftest import humanual_row
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "personadrop.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "personadrop.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def run_main(*args: str) -> None:
@@ -50,7 +52,10 @@ def test_render_shows_the_prompt_under_a_condition(tmp_path, capsys):
 def test_user_errors_are_one_line_without_traceback(tmp_path):
     path = write(tmp_path / "train.jsonl", [humanual_row(0), humanual_row(1, persona='{"values": 3}')])
     for args, needle in [
-        (["data", "inspect", str(path)], "train.jsonl:2 (example p1/user1/2): persona of example p1/user1/2, field 'values'"),
+        (
+            ["data", "inspect", str(path)],
+            "train.jsonl:2 (example p1/user1/2): persona of example p1/user1/2, field 'values'",
+        ),
         (["data", "render", str(path), "-c", "only:hobbies"], "unknown field 'hobbies'"),
         (["data", "render", str(path), "-i", "7", "--bogus"], None),
         (["data", "render", str(path), "-i", "0", "--task", "poem"], "unknown task"),

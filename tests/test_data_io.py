@@ -9,11 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from personadrop.data.example import TARGET_SPEAKER
-from personadrop.data.export import trl_rows, verl_rows, write_parquet
-from personadrop.data.humanual import example_to_row, load_examples, write_jsonl
+from personadrop.data.humanual import load_examples, write_jsonl
+from personadrop.data.rows import example_to_row
 from personadrop.dropout import FieldDropout, MaskKey, parse_condition
 from personadrop.errors import DataError
 from personadrop.prompts import messages_to_text, parse_output, parse_tag, simulator_messages, target_text
+from personadrop.train.export import trl_rows, verl_rows, write_parquet
 
 from conftest import humanual_persona, humanual_row
 
@@ -29,7 +30,9 @@ def test_real_posts_round_trip_to_trl_and_verl_rows(tmp_path, aita_posts):
         messages = [{"role": post["poster_name"], "content": post["post"], "metadata": {}}]
         if i % 3 == 0:  # some threads carry the user's own earlier comment
             messages.append({"role": "assistant", "content": "Wait, did you ask her first?", "metadata": {}})
-            messages.append({"role": "user", "content": "I did, twice.", "metadata": {"author": post["poster_name"]}})
+            messages.append(
+                {"role": "user", "content": "I did, twice.", "metadata": {"author": post["poster_name"]}}
+            )
         rows.append(humanual_row(i, post_id=post_id, prompt=messages if i % 2 else json.dumps(messages)))
     loaded = load_examples(write_rows(tmp_path / "test.jsonl", rows))
     assert len(loaded) == 79 and not loaded.bad_rows
@@ -57,12 +60,16 @@ def test_real_posts_round_trip_to_trl_and_verl_rows(tmp_path, aita_posts):
     assert conv[0]["completion"] == [{"role": "assistant", "content": first.response}]
     assert conv[0]["prompt"][0]["role"] == "system"
     plain = trl_rows(loaded.examples[:3], FieldDropout(0.6), seed=1, conversational=False)
-    assert plain[0]["prompt"].endswith(f"{TARGET_SPEAKER}:") and plain[0]["completion"] == " " + first.response
+    assert (
+        plain[0]["prompt"].endswith(f"{TARGET_SPEAKER}:") and plain[0]["completion"] == " " + first.response
+    )
     # The visibility record matches the prompt that was rendered.
     for row in conv[:20]:
         visible = json.loads(row["visible"])
         for field in ("values", "interests"):
-            assert (field in visible["fields"]) == (f"{field.capitalize()}: Missing" not in row["prompt"][0]["content"])
+            assert (field in visible["fields"]) == (
+                f"{field.capitalize()}: Missing" not in row["prompt"][0]["content"]
+            )
 
     verl = verl_rows(loaded.examples, parse_condition("full"), seed=0)
     path = write_parquet(verl, tmp_path / "verl.parquet")
@@ -104,8 +111,12 @@ def test_duplicate_ids_are_made_unique_and_stable(tmp_path):
 
 def test_text_personas_and_unknown_roles(tmp_path):
     row = humanual_row(0, persona="This user has no history.")
-    row["prompt"] = [{"role": "system", "content": "ignored"}, {"role": "user", "content": "Hi"},
-                     {"role": "user1", "content": "my own earlier comment"}, {"role": "user", "content": "reply"}]
+    row["prompt"] = [
+        {"role": "system", "content": "ignored"},
+        {"role": "user", "content": "Hi"},
+        {"role": "user1", "content": "my own earlier comment"},
+        {"role": "user", "content": "reply"},
+    ]
     row["user_id"] = "user1"
     ex = load_examples(write_rows(tmp_path / "t.jsonl", [row])).examples[0]
     assert ex.persona.is_text
@@ -116,26 +127,29 @@ def test_text_personas_and_unknown_roles(tmp_path):
 BAD_ROWS = [
     ({"prompt": None}, "missing column 'prompt'"),
     ({"prompt": "not json ["}, "not JSON"),
-    ({"prompt": json.dumps({"role": "user"})}, "must be a list"),
+    ({"prompt": json.dumps({"role": "user"})}, "'prompt': Input should be a valid list"),
     ({"prompt": []}, "no non-empty message"),
     ({"prompt": [{"role": "user", "content": "   "}]}, "no non-empty message"),
-    ({"prompt": ["just a string"]}, "message 0 must be an object"),
-    ({"prompt": [{"role": "user", "content": 5}]}, "no text 'content'"),
-    ({"prompt": [{"role": 3, "content": "x"}]}, "non-text 'role'"),
-    ({"prompt": [{"role": "user", "content": "x", "metadata": "{oops"}]}, "metadata is a string but not JSON"),
+    ({"prompt": ["just a string"]}, "'prompt' message 0: Input should be a valid dictionary"),
+    ({"prompt": [{"role": "user", "content": 5}]}, "'prompt' message 0 'content'"),
+    ({"prompt": [{"role": 3, "content": "x"}]}, "'prompt' message 0 'role'"),
+    (
+        {"prompt": [{"role": "user", "content": "x", "metadata": "{oops"}]},
+        "'metadata': is a string but not JSON",
+    ),
     ({"completion": ""}, "'completion'"),
     ({"completion": None}, "'completion'"),
     ({"completion": ["a", "b"]}, "'completion'"),
     ({"user_id": None}, "missing column 'user_id'"),
-    ({"user_id": 3.5}, "'user_id' must be text"),
-    ({"user_id": True}, "'user_id' must be text"),
-    ({"post_id": ["p"]}, "'post_id' must be text"),
-    ({"timestamp": "yesterday"}, "'timestamp' must be an integer"),
-    ({"timestamp": 1.5}, "'timestamp' must be an integer"),
-    ({"turn_id": "2"}, "'turn_id' must be an integer"),
-    ({"metadata": "[1, 2]"}, "metadata must be an object"),
-    ({"states": {"stance": 3}}, "'states' must map"),
-    ({"unseen_user": "yes"}, "'unseen_user' must be true or false"),
+    ({"user_id": 3.5}, "'user_id': must be text or an integer"),
+    ({"user_id": True}, "'user_id': must be text or an integer"),
+    ({"post_id": ["p"]}, "'post_id': must be text or an integer"),
+    ({"timestamp": "yesterday"}, "'timestamp': must be an integer"),
+    ({"timestamp": 1.5}, "'timestamp': must be an integer"),
+    ({"turn_id": "2"}, "'turn_id': Input should be a valid integer"),
+    ({"metadata": "[1, 2]"}, "'metadata': must be an object"),
+    ({"states": {"stance": 3}}, "'states' 'stance': Input should be a valid string"),
+    ({"unseen_user": "yes"}, "'unseen_user': Input should be a valid boolean"),
     ({"persona": None}, "missing (None)"),
     ({"persona": '{"values": "x"}'}, "field 'values'"),
     ({"persona": '{"values": [}'}, "looks like JSON"),
@@ -202,5 +216,7 @@ def test_task_targets_and_tag_parsing(tmp_path):
     assert parse_output("no tags here", "goal") is None
     assert parse_output("<stance>x</stance> NTA, obviously.", "response") == "NTA, obviously."
     assert parse_output("<response>  </response>", "states+response") is None
-    text = messages_to_text(simulator_messages(ex, parse_condition("none")(ex.persona, MaskKey(0, ex.id)), "stance"))
+    text = messages_to_text(
+        simulator_messages(ex, parse_condition("none")(ex.persona, MaskKey(0, ex.id)), "stance")
+    )
     assert "<stance></stance>" in text and text.endswith(f"{TARGET_SPEAKER}:")

@@ -73,9 +73,13 @@ def test_per_field_probabilities_override_p(persona):
     assert abs(rates["interests"] - 0.5) < 0.02
 
 
-@pytest.mark.parametrize(("p", "n_fields", "expected_hidden"), [(0.6, 5, 3), (0.5, 5, 3), (0.2, 5, 1), (0.6, 3, 2), (1.0, 5, 4)])
+@pytest.mark.parametrize(
+    ("p", "n_fields", "expected_hidden"), [(0.6, 5, 3), (0.5, 5, 3), (0.2, 5, 1), (0.6, 3, 2), (1.0, 5, 4)]
+)
 def test_fixed_count_hides_exactly_round_p_n(persona, p, n_fields, expected_hidden):
-    sub = persona.masked(tuple((1 << len(f.items)) - 1 if i < n_fields else 0 for i, f in enumerate(persona.fields)))
+    sub = persona.masked(
+        tuple((1 << len(f.items)) - 1 if i < n_fields else 0 for i, f in enumerate(persona.fields))
+    )
     policy = FieldDropout(p, mode="fixed_count")  # min_keep=1 caps p=1.0 at n-1
     counts = {n_fields - len(policy(sub, MaskKey(0, f"e{i}")).visible_fields) for i in range(500)}
     assert counts == {expected_hidden}
@@ -110,7 +114,9 @@ def test_item_dropout_hides_about_p_of_items(persona):
     total = persona.item_count
     for p in (0.1, 0.5, 0.9):
         policy = ItemDropout(p)
-        hidden = sum(total - sum(policy(persona, MaskKey(0, f"e{i}")).items_visible.values()) for i in range(2000))
+        hidden = sum(
+            total - sum(policy(persona, MaskKey(0, f"e{i}")).items_visible.values()) for i in range(2000)
+        )
         assert abs(hidden / (2000 * total) - p) < 0.02
 
 
@@ -151,8 +157,10 @@ def test_drop_and_compose(persona):
 
 def test_visibility_record_counts_fields_and_items(persona):
     record = KeepOnly(("values", "statistics"))(persona, MaskKey(0, "x")).visibility()
-    assert record == {"fields": ["values", "statistics"],
-                      "items": {"demographics": 0, "interests": 0, "values": 10, "communication": 0, "statistics": 6}}
+    assert record == {
+        "fields": ["values", "statistics"],
+        "items": {"demographics": 0, "interests": 0, "values": 10, "communication": 0, "statistics": 6},
+    }
 
 
 def test_empty_fields_are_not_counted_as_visible():
@@ -172,8 +180,17 @@ def test_text_personas_pass_through_all_but_none():
 
 
 # --------------------------------------------------------------------------- names
-@pytest.mark.parametrize("name", [*DEFAULT_CONDITIONS, "drop:demographics", "fields:0.6", "fields:0.6/fixed",
-                                  "only:values+communication", "only:values,items:0.5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *DEFAULT_CONDITIONS,
+        "drop:demographics",
+        "fields:0.6",
+        "fields:0.6/fixed",
+        "only:values+communication",
+        "only:values,items:0.5",
+    ],
+)
 def test_condition_names_round_trip(name):
     policy = parse_condition(name)
     assert policy.name == name
@@ -183,7 +200,9 @@ def test_condition_names_round_trip(name):
 def test_probability_names_are_canonical():
     assert parse_condition("items:0.90").name == "items:0.9"
     assert parse_condition("ITEMS:.5").name == "items:0.5"
-    assert parse_conditions("full; none full items:0.9") == [parse_condition(n) for n in ("full", "none", "items:0.9")]
+    assert parse_conditions("full; none full items:0.9") == [
+        parse_condition(n) for n in ("full", "none", "items:0.9")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -216,7 +235,9 @@ field_items = st.lists(st.text(alphabet="abcdef xyz", min_size=1, max_size=8).fi
 @settings(max_examples=150, deadline=None)
 @given(
     fields=st.fixed_dictionaries({name: field_items for name in FIELD_NAMES[1:]}),
-    condition=st.sampled_from([*DEFAULT_CONDITIONS, "fields:0.6", "fields:0.3/fixed", "drop:values", "only:values,items:0.5"]),
+    condition=st.sampled_from(
+        [*DEFAULT_CONDITIONS, "fields:0.6", "fields:0.3/fixed", "drop:values", "only:values,items:0.5"]
+    ),
     seed=st.integers(0, 2**31),
     example_id=st.text(max_size=12),
     epoch=st.integers(0, 50),

@@ -9,7 +9,9 @@ import pytest
 from personadrop.judges import JudgeRequest, make_judge
 from personadrop.judges.embedding import EmbeddingJudge, default_model_path
 
-REFERENCE = "NTA. Your brother borrowed the car without asking and wrecked it, so he should pay for the repair."
+REFERENCE = (
+    "NTA. Your brother borrowed the car without asking and wrecked it, so he should pay for the repair."
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +29,13 @@ def test_it_loads_the_packaged_model_offline(judge: EmbeddingJudge):
 
 
 def test_a_paraphrase_scores_above_an_unrelated_reply(judge: EmbeddingJudge):
-    paraphrase = "Not the asshole: he took your car without permission and crashed it, he owes you the repair."
+    paraphrase = (
+        "Not the asshole: he took your car without permission and crashed it, he owes you the repair."
+    )
     unrelated = "My favourite pasta recipe needs fresh basil, garlic and good olive oil."
-    [[close, far]] = judge.score([JudgeRequest("e", "AITA for asking my brother to pay?", REFERENCE,
-                                               (paraphrase, unrelated))])
+    [[close, far]] = judge.score(
+        [JudgeRequest("e", "AITA for asking my brother to pay?", REFERENCE, (paraphrase, unrelated))]
+    )
     assert 0.0 <= far < close <= 1.0
     assert close - far > 0.3
     assert judge.usage.calls == 0 and judge.usage.failures == 0
@@ -47,8 +52,10 @@ def test_state_dimensions_compare_with_the_real_state_where_it_is_known(judge: E
 
 
 def test_many_requests_score_in_order(judge: EmbeddingJudge):
-    reqs = [JudgeRequest(f"e{i}", "ctx", REFERENCE, (REFERENCE, "Unrelated words about gardening.") * 2)
-            for i in range(5)]
+    reqs = [
+        JudgeRequest(f"e{i}", "ctx", REFERENCE, (REFERENCE, "Unrelated words about gardening.") * 2)
+        for i in range(5)
+    ]
     scores = judge.score(reqs)
     assert [len(s) for s in scores] == [4] * 5
     for row in scores:

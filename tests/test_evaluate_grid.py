@@ -7,11 +7,12 @@ import math
 
 import pytest
 
-from personadrop.data.humanual import example_from_row
+from personadrop.data.rows import example_from_row
 from personadrop.dropout import parse_conditions
 from personadrop.evaluate.metrics import summarize
-from personadrop.evaluate.runner import Variant, plan_grid, run_grid
+from personadrop.evaluate.runner import plan_grid, run_grid
 from personadrop.evaluate.store import ResultsStore
+from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import JudgeRequest
 from personadrop.models.base import SimulationItem, Simulator
 
@@ -31,12 +32,47 @@ def examples():
 CONDITIONS = parse_conditions(["full", "none", "only:values", "items:0.5"])
 
 
+def task_of(
+    examples,
+    conditions=CONDITIONS,
+    seed=0,
+    dimensions=("response", "stance", "emotion", "belief", "value", "goal", "communication"),
+):
+    return EvalTask(tuple(examples), tuple(conditions), seed, dimensions)
+
+
+class StatesEcho(PersonaEcho):
+    """PersonaEcho answering in HumanLM's inference task (states, then the reply)."""
+
+    inference_task = "states+response"
+
+
+class KilledAfter(OverlapJudge):
+    """A judge whose process is killed (Ctrl-C) at its ``n``-th batch."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.batches = n, 0
+
+    def score(self, requests):
+        self.batches += 1
+        if self.batches == self.n:
+            raise KeyboardInterrupt
+        return super().score(requests)
+
+
 def test_every_variant_sees_the_same_masks_and_everything_is_scored(tmp_path, examples):
-    a, b = PersonaEcho("a"), PersonaEcho("b")
+    a, b = PersonaEcho("a"), StatesEcho("b")
     store = ResultsStore(tmp_path)
     judge = OverlapJudge()
-    run_grid(store, [Variant("a", a), Variant("b", b, task="states+response")], CONDITIONS, examples, judge,
-             seed=3, dimensions=("response", "stance"), batch_size=10, progress=False)
+    run_grid(
+        store,
+        {"a": a, "b": b},
+        task_of(examples, seed=3, dimensions=("response", "stance")),
+        judge,
+        batch_size=10,
+        progress=False,
+    )
     assert len(store.generations) == 2 * 4 * 24 and len(store.score_rows()) == 2 * 4 * 24
     assert [(e, t) for e, t, _ in a.seen] == [(e, t) for e, t, _ in b.seen]  # same prompts, same order
     assert {task for *_, task in b.seen} == {"states+response"}
@@ -50,34 +86,44 @@ def test_every_variant_sees_the_same_masks_and_everything_is_scored(tmp_path, ex
 
 
 def test_killed_run_resumes_without_losing_or_rejudging_rows(tmp_path, examples):
-    variants = [Variant("a", PersonaEcho("a")), Variant("b", PersonaEcho("b"))]
+    variants = {"a": PersonaEcho("a"), "b": PersonaEcho("b")}
+    task = task_of(examples, seed=1)
     reference_dir = tmp_path / "whole"
-    run_grid(ResultsStore(reference_dir), variants, CONDITIONS, examples, OverlapJudge(), seed=1, batch_size=7,
-             judge_batch_size=5, progress=False)
+    run_grid(
+        ResultsStore(reference_dir),
+        variants,
+        task,
+        OverlapJudge(),
+        batch_size=7,
+        judge_batch_size=5,
+        progress=False,
+    )
 
     killed_dir = tmp_path / "killed"
-    judge = OverlapJudge()
-    batches = {"n": 0}
-
-    def kill_after_a_while():
-        batches["n"] += 1
-        if batches["n"] == 35:  # 28 generation batches, then 7 of 20 judging batches
-            raise KeyboardInterrupt
-
+    judge = KilledAfter(8)  # 7 of 20 judging batches are stored, then the process dies
     with pytest.raises(KeyboardInterrupt):
-        run_grid(ResultsStore(killed_dir), variants, CONDITIONS, examples, judge, seed=1, batch_size=7,
-                 judge_batch_size=5, progress=False, on_batch=kill_after_a_while)
+        run_grid(
+            ResultsStore(killed_dir), variants, task, judge, batch_size=7, judge_batch_size=5, progress=False
+        )
     partial = ResultsStore(killed_dir)
     assert 0 < len(partial.score_rows()) < len(partial.generations) == 2 * 4 * 24
     # A kill in mid-write leaves a torn last line; reopening cuts it and redoes that row.
     with (killed_dir / "scores.jsonl").open("a") as fh:
         fh.write('{"variant": "a", "cond')
-    plan = plan_grid(ResultsStore(killed_dir), ["a", "b"], CONDITIONS, examples, judge.name)
+    plan = plan_grid(ResultsStore(killed_dir), ["a", "b"], task, judge.name)
     assert plan.generations_todo == 0 and plan.judge_groups_todo > 0
 
     fresh_sim = PersonaEcho("a")
-    run_grid(ResultsStore(killed_dir), [Variant("a", fresh_sim), variants[1]], CONDITIONS, examples, judge,
-             seed=1, batch_size=7, judge_batch_size=5, progress=False)
+    judge.n = 0  # healthy again
+    run_grid(
+        ResultsStore(killed_dir),
+        {"a": fresh_sim, "b": variants["b"]},
+        task,
+        judge,
+        batch_size=7,
+        judge_batch_size=5,
+        progress=False,
+    )
     assert fresh_sim.calls == 0  # no generation redone
     # Across both runs, every (variant, condition, example) was judged once per dimension, and no more.
     assert len(judge.judged) == 2 * 4 * 24 * 7
@@ -86,15 +132,18 @@ def test_killed_run_resumes_without_losing_or_rejudging_rows(tmp_path, examples)
     resumed = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(killed_dir).score_rows()}
     assert whole == resumed
     by_id = {e.id: e.unseen_user for e in examples}
-    assert summarize(ResultsStore(killed_dir).score_rows(), by_id) == summarize(ResultsStore(reference_dir).score_rows(), by_id)
+    assert summarize(ResultsStore(killed_dir).score_rows(), by_id) == summarize(
+        ResultsStore(reference_dir).score_rows(), by_id
+    )
 
 
 def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path, examples):
     store = ResultsStore(tmp_path)
     judge = OverlapJudge(fail_ids={examples[0].id, examples[1].id})
-    sim = PersonaEcho("h", broken_every=5)
-    run_grid(store, [Variant("h", sim, task="states+response")], CONDITIONS[:1], examples, judge,
-             seed=0, dimensions=("response",), progress=False)
+    sim = StatesEcho("h", broken_every=5)
+    run_grid(
+        store, {"h": sim}, task_of(examples, CONDITIONS[:1], dimensions=("response",)), judge, progress=False
+    )
     rows = {s.example_id: s.scores["response"] for s in store.score_rows()}
     broken = [g.example_id for g in store.generations.values() if g.reply is None]
     assert len(broken) == 24 // 5
@@ -117,8 +166,7 @@ def test_simulator_returning_wrong_count_is_an_error(tmp_path, examples):
             return ["x"]
 
     with pytest.raises(RuntimeError, match="returned 1 outputs"):
-        run_grid(ResultsStore(tmp_path), [Variant("s", Short())], CONDITIONS, examples, OverlapJudge(), seed=0,
-                 progress=False)
+        run_grid(ResultsStore(tmp_path), {"s": Short()}, task_of(examples), OverlapJudge(), progress=False)
 
 
 def test_judge_request_rejects_unknown_dimension():

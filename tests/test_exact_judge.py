@@ -29,14 +29,18 @@ from personadrop.data.world.vocab import (
 from personadrop.judges import make_judge
 from personadrop.judges.base import DIMENSIONS, JudgeRequest
 from personadrop.judges.exact import ExactJudge
+
 from world_support import WORLDS, any_states
 
 JUDGE = ExactJudge()
 
 
-def _request(e: Example, generations: list[str], dimension: str = "response", with_states: bool = True) -> JudgeRequest:
-    return JudgeRequest(e.id, e.context_text(), e.response, tuple(generations), dimension,
-                        e.states if with_states else None)
+def _request(
+    e: Example, generations: list[str], dimension: str = "response", with_states: bool = True
+) -> JudgeRequest:
+    return JudgeRequest(
+        e.id, e.context_text(), e.response, tuple(generations), dimension, e.states if with_states else None
+    )
 
 
 def _score(e: Example, generation: str, dimension: str = "response", with_states: bool = True) -> float:
@@ -82,22 +86,49 @@ def _corrupt(states: States, slot: str, rng: random.Random) -> States:
     elif slot in ("winner", "loser"):
         choices = [v for v in VALUES if v not in (states.winner, states.loser)]
     else:
-        choices = {"direction": ["agree", "disagree"], "strength": list(STRENGTHS), "intensity": list(INTENSITIES),
-                   "belief": list(BELIEFS), "tone": list(TONES), "structure": list(STRUCTURES)}[slot]
+        choices = {
+            "direction": ["agree", "disagree"],
+            "strength": list(STRENGTHS),
+            "intensity": list(INTENSITIES),
+            "belief": list(BELIEFS),
+            "tone": list(TONES),
+            "structure": list(STRUCTURES),
+        }[slot]
     return states.replace(**{slot: rng.choice([c for c in choices if c != value])})
 
 
-CORRUPTIBLE = ("direction", "strength", "target", "emotion", "intensity", "emotion_target", "belief", "winner",
-               "loser", "goal", "tone", "structure")
+CORRUPTIBLE = (
+    "direction",
+    "strength",
+    "target",
+    "emotion",
+    "intensity",
+    "emotion_target",
+    "belief",
+    "winner",
+    "loser",
+    "goal",
+    "tone",
+    "structure",
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(any_states(), st.permutations(CORRUPTIBLE), st.integers(0, 2**16))
-def test_score_falls_monotonically_as_key_points_are_corrupted(states: States, order: list[str], seed: int) -> None:
+def test_score_falls_monotonically_as_key_points_are_corrupted(
+    states: States, order: list[str], seed: int
+) -> None:
     rng = random.Random(seed)
     truth_text = realize_response(states, random.Random(seed))
-    e = Example(id="x", user_id="u", post_id="p", persona={}, context=({"speaker": "Poster", "content": "post"},),
-                response=truth_text, states=states.phrases())
+    e = Example(
+        id="x",
+        user_id="u",
+        post_id="p",
+        persona={},
+        context=({"speaker": "Poster", "content": "post"},),
+        response=truth_text,
+        states=states.phrases(),
+    )
     scores = [_score(e, truth_text)]
     current = states
     for slot in order:
@@ -113,7 +144,18 @@ def test_each_corrupted_key_point_costs_something() -> None:
     rng = random.Random(1)
     for e in w.split("test")[:60]:
         truth = w.true_states[e.id]
-        for slot in ("strength", "target", "intensity", "emotion_target", "belief", "winner", "loser", "goal", "tone", "structure"):
+        for slot in (
+            "strength",
+            "target",
+            "intensity",
+            "emotion_target",
+            "belief",
+            "winner",
+            "loser",
+            "goal",
+            "tone",
+            "structure",
+        ):
             wrong = realize_response(_corrupt(truth, slot, rng))
             assert _score(e, wrong) < _score(e, realize_response(truth)), slot
 
@@ -155,7 +197,9 @@ def test_scores_stay_in_the_unit_interval_for_arbitrary_text() -> None:
             assert 0.0 <= s <= 1.0
 
 
-def test_text_that_is_not_world_data_gets_nan_and_counts_as_failure(aita_posts: dict[str, dict[str, str]]) -> None:
+def test_text_that_is_not_world_data_gets_nan_and_counts_as_failure(
+    aita_posts: dict[str, dict[str, str]],
+) -> None:
     judge = ExactJudge()
     post = next(iter(aita_posts.values()))["post"]
     request = JudgeRequest("r", post, "NTA, your house your rules.", ("whatever", "NTA"), "response")

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 import pytest
 from rich.console import Console
 
-from llm_judge_support import judge_for, requests_with_markers
 from personadrop.judges import JudgeRequest, judge_agreement
 from personadrop.judges.agreement import compare_scores
 from personadrop.judges.base import Judge
+
+from llm_judge_support import judge_for, requests_with_markers
 
 # The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
@@ -31,8 +32,11 @@ class TableJudge(Judge):
 
 
 def reqs_over(dimensions: Sequence[str], k: int = 5) -> list[JudgeRequest]:
-    return [JudgeRequest(f"{d}{i}", "ctx", "ref", tuple(f"{d} {i} {j}" for j in range(k)), d)
-            for d in dimensions for i in range(2)]
+    return [
+        JudgeRequest(f"{d}{i}", "ctx", "ref", tuple(f"{d} {i} {j}" for j in range(k)), d)
+        for d in dimensions
+        for i in range(2)
+    ]
 
 
 def value(text: str) -> float:
@@ -46,8 +50,15 @@ def test_a_monotone_transform_agrees_perfectly_by_rank_and_shows_its_mean_differ
     for dim in ("response", "stance", "all"):
         row = report.row(dim)
         assert row.spearman == pytest.approx(1.0) and 0.9 < row.pearson < 1.0
-        assert row.mae == pytest.approx(sum(abs(value(t) - value(t) ** 2) for r in reqs if dim in ("all", r.dimension)
-                                            for t in r.generations) / row.n)
+        assert row.mae == pytest.approx(
+            sum(
+                abs(value(t) - value(t) ** 2)
+                for r in reqs
+                if dim in ("all", r.dimension)
+                for t in r.generations
+            )
+            / row.n
+        )
     assert report.row("response").n == 10 and report.row("all").n == 20
     assert [r.dimension for r in report.rows] == ["response", "stance", "all"]
 
@@ -57,7 +68,9 @@ def test_failed_judgements_are_dropped_and_counted_not_scored_zero():
     flaky = TableJudge("flaky", lambda t: math.nan if t.endswith(" 0") else value(t))
     report = judge_agreement(reqs, TableJudge("a", value), flaky)
     row = report.row("goal")
-    assert (row.n, row.dropped) == (8, 2) and row.mae == pytest.approx(0.0) and row.pearson == pytest.approx(1.0)
+    assert (
+        (row.n, row.dropped) == (8, 2) and row.mae == pytest.approx(0.0) and row.pearson == pytest.approx(1.0)
+    )
 
 
 def test_undefined_correlations_are_nan_and_json_has_null():

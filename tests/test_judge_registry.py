@@ -10,7 +10,6 @@ import pytest
 from personadrop.errors import ConfigError
 from personadrop.judges import JUDGE_FORMS, make_judge, parse_llm_spec, plan_cost
 from personadrop.judges.llm import LLMJudge
-from personadrop.judges.ratelimit import RateLimiter
 
 
 def test_llm_specs_resolve_backend_model_and_base_url():
@@ -18,7 +17,12 @@ def test_llm_specs_resolve_backend_model_and_base_url():
     assert isinstance(j, LLMJudge) and j.name == "anthropic:claude-haiku-4-5" and j.base_url is None
     assert make_judge("anthropic", cache=False).model == "claude-haiku-4-5"
     o = make_judge("openai:qwen3:8b@http://localhost:11434/v1", cache=False, concurrency=2)
-    assert (o.backend, o.model, o.base_url, o.concurrency) == ("openai", "qwen3:8b", "http://localhost:11434/v1", 2)
+    assert (o.backend, o.model, o.base_url, o.concurrency) == (
+        "openai",
+        "qwen3:8b",
+        "http://localhost:11434/v1",
+        2,
+    )
     assert parse_llm_spec("openai:gpt-5-mini") == ("openai", "gpt-5-mini", None)
 
 
@@ -48,7 +52,8 @@ def test_importing_the_registry_imports_no_sdk_and_no_torch():
     code = (
         "import sys, personadrop.judges as j; j.make_judge('anthropic', cache=False);"
         "j.plan_cost('openai:gpt-5-mini', n_requests=3);"
-        "heavy = [m for m in ('torch', 'anthropic', 'openai', 'sentence_transformers', 'scipy') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'anthropic', 'openai', 'sentence_transformers', 'scipy') if m in "
+        "sys.modules];"
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -61,7 +66,9 @@ def test_a_dry_run_plans_calls_tokens_and_cost_without_a_key(monkeypatch):
     assert plan.calls == 100 and plan.generations == 400 and plan.priced
     assert plan.input_tokens > 100 * 500 and plan.output_tokens > 0
     assert plan.cost_usd == pytest.approx((plan.input_tokens * 1.0 + plan.output_tokens * 5.0) / 1e6)
-    unbatched = plan_cost("anthropic:claude-haiku-4-5", n_requests=100, generations_per_request=4, batch_size=1)
+    unbatched = plan_cost(
+        "anthropic:claude-haiku-4-5", n_requests=100, generations_per_request=4, batch_size=1
+    )
     assert unbatched.calls == 400 and unbatched.input_tokens > plan.input_tokens
     assert "400 calls" in unbatched.describe() and "$" in unbatched.describe()
     local = plan_cost("exact", n_requests=100, generations_per_request=4)
@@ -81,14 +88,3 @@ def test_a_dry_run_over_real_requests_leaves_out_cached_calls(tmp_path, monkeypa
     JudgeCache.in_dir(tmp_path).put(first.key, [0.1, 0.2, 0.3], 10, 10)
     plan = plan_cost("anthropic", reqs, cache_dir=tmp_path, check_cache=True)
     assert (plan.calls, plan.cached, plan.generations) == (4, 1, 15)
-
-
-def test_the_rate_limiter_spaces_requests_and_tokens():
-    limiter = RateLimiter(requests_per_minute=600)  # 10 per second, bursts of up to 10
-    waits = [limiter.reserve(0) for _ in range(15)]
-    assert waits[:10] == [0.0] * 10
-    assert waits[10] == pytest.approx(0.1, abs=0.02) and waits[14] == pytest.approx(0.5, abs=0.02)
-    tokens = RateLimiter(tokens_per_minute=60_000)  # 1000 tokens per second
-    assert tokens.reserve(1000) == 0.0
-    assert tokens.reserve(500) == pytest.approx(0.5, abs=0.02)
-    assert RateLimiter().reserve(10**9) == 0.0

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from llm_judge_support import expected_scores, judge_for, requests_with_markers
 from personadrop.judges import JudgeRequest
 from personadrop.judges.backends import BackendUnusable
+
+from llm_judge_support import expected_scores, judge_for, requests_with_markers
 
 # The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
@@ -21,11 +22,17 @@ APIS = ["anthropic", "openai"]
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_scores_come_back_in_request_order_although_candidates_are_shuffled(llm_server, llm_keys, api, aita_posts):
+def test_scores_come_back_in_request_order_although_candidates_are_shuffled(
+    llm_server, llm_keys, api, aita_posts
+):
     posts = [p["post"] for p in list(aita_posts.values())[:6]]  # real, messy context text
     reqs = [
-        JudgeRequest(f"ex{i}", post, "YTA, you should have told her.",
-                     tuple(f"take {j} score={(6 * i + j + 1) / 40:.3f}" for j in range(6)))
+        JudgeRequest(
+            f"ex{i}",
+            post,
+            "YTA, you should have told her.",
+            tuple(f"take {j} score={(6 * i + j + 1) / 40:.3f}" for j in range(6)),
+        )
         for i, post in enumerate(posts)
     ]
     judge = judge_for(llm_server, api, None)
@@ -33,8 +40,10 @@ def test_scores_come_back_in_request_order_although_candidates_are_shuffled(llm_
     # One call per request, and the judge did not read candidates in the order they were given.
     assert llm_server.requests == len(reqs)
     # Calls arrive concurrently, in any order: match each call to its request by its set of candidates.
-    shown = {frozenset(text for _, text in seen.candidates): [text for _, text in seen.candidates]
-             for seen in llm_server.seen}
+    shown = {
+        frozenset(text for _, text in seen.candidates): [text for _, text in seen.candidates]
+        for seen in llm_server.seen
+    }
     assert set(shown) == {frozenset(r.generations) for r in reqs}
     assert any(shown[frozenset(r.generations)] != list(r.generations) for r in reqs)
     assert all(seen.api == api for seen in llm_server.seen)
@@ -141,7 +150,9 @@ def test_concurrency_is_limited(llm_keys):
 
 def test_state_dimensions_use_their_own_prompt(llm_server, llm_keys):
     reqs = requests_with_markers(1, 2, dimension="stance")
-    reqs.append(JudgeRequest("w", "ctx", "ref", ("a score=0.3",), "emotion", {"emotion": "mild annoyance at OP"}))
+    reqs.append(
+        JudgeRequest("w", "ctx", "ref", ("a score=0.3",), "emotion", {"emotion": "mild annoyance at OP"})
+    )
     judge = judge_for(llm_server, "anthropic", None)
     assert judge.score(reqs) == expected_scores(reqs)
     systems = [seen.body["system"] for seen in llm_server.seen]
@@ -180,12 +191,25 @@ def test_openai_sends_temperature_zero_and_anthropic_sends_none(llm_server, llm_
     judge_for(llm_server, "anthropic", None).score(reqs)
     openai_body, anthropic_body = llm_server.seen[0].body, llm_server.seen[1].body
     assert openai_body["temperature"] == 0 and openai_body["response_format"]["type"] == "json_schema"
-    assert "temperature" not in anthropic_body and anthropic_body["output_config"]["format"]["type"] == "json_schema"
+    assert (
+        "temperature" not in anthropic_body
+        and anthropic_body["output_config"]["format"]["type"] == "json_schema"
+    )
 
 
-def test_a_requests_per_minute_limit_is_kept(llm_server, llm_keys):
-    judge = judge_for(llm_server, "openai", None, requests_per_minute=1200, concurrency=16)  # 20/s, bursts of 20
+def test_a_requests_per_minute_limit_is_kept_across_calls(llm_server, llm_keys):
+    # A budget of one minute's worth (120 calls) that refills at 2 per second, as the APIs count.
+    judge = judge_for(llm_server, "openai", None, requests_per_minute=120, concurrency=16)
     start = time.monotonic()
-    judge.score(requests_with_markers(30, 1))
-    assert time.monotonic() - start >= 0.45  # the ten calls past the burst wait 50 ms each
-    assert llm_server.requests == 30
+    judge.score(requests_with_markers(118, 1))
+    assert time.monotonic() - start < 1.0  # within the budget: no waiting
+    judge.score([JudgeRequest(f"late{i}", "ctx", "ref", (f"g{i} score=0.5",)) for i in range(4)])
+    assert time.monotonic() - start >= 0.9  # the budget carried over: the calls past 120 waited ~0.5 s each
+    assert llm_server.requests == 122
+    judge.close()
+
+
+def test_a_call_larger_than_the_token_budget_is_refused_not_hung(llm_server, llm_keys):
+    judge = judge_for(llm_server, "openai", None, tokens_per_minute=50)
+    scores = judge.score(requests_with_markers(1, 2))
+    assert all(math.isnan(s) for s in scores[0]) and llm_server.requests == 0 and judge.usage.failures == 2

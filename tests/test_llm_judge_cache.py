@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from llm_judge_support import expected_scores, judge_for, requests_with_markers
 from personadrop.errors import ConfigError, PersonadropError
 from personadrop.judges import make_judge
 from personadrop.judges.backends import MissingAPIKeyError
 from personadrop.judges.cache import CACHE_FILE, JudgeCache, cache_key
 from personadrop.judges.pricing import Price, cost_usd, load_prices, price_for
+
+from llm_judge_support import expected_scores, judge_for, requests_with_markers
 
 # The fake server and API-key fixtures (`llm_server`, `llm_keys`).
 pytest_plugins = ["llm_judge_fixtures"]
@@ -42,7 +43,9 @@ def test_the_cache_key_covers_model_rubric_settings_and_inputs(llm_server, llm_k
     judge_for(llm_server, "openai", tmp_path, seed=1).score(reqs)  # another shuffle
     judge_for(llm_server, "anthropic", tmp_path).score(reqs)  # another backend
     assert llm_server.requests == 4
-    changed = [type(reqs[0])("ex0", reqs[0].context, reqs[0].reference, (*reqs[0].generations[:1], "new score=0.2"))]
+    changed = [
+        type(reqs[0])("ex0", reqs[0].context, reqs[0].reference, (*reqs[0].generations[:1], "new score=0.2"))
+    ]
     judge_for(llm_server, "openai", tmp_path).score(changed)  # other inputs
     assert llm_server.requests == 5
     judge_for(llm_server, "openai", tmp_path).score(reqs)  # same again: cached
@@ -68,9 +71,19 @@ def test_usage_and_cost_add_up_to_what_the_api_reported(llm_server, llm_keys):
     u = judge.usage
     assert u.calls == llm_server.requests == 7
     assert (u.input_tokens, u.output_tokens) == (llm_server.input_tokens, llm_server.output_tokens)
-    assert u.cost_usd == pytest.approx((llm_server.input_tokens * 2.0 + llm_server.output_tokens * 10.0) / 1e6)
+    assert u.cost_usd == pytest.approx(
+        (llm_server.input_tokens * 2.0 + llm_server.output_tokens * 10.0) / 1e6
+    )
     summary = judge.summary()
-    assert {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"} <= summary.keys()
+    assert {
+        "name",
+        "calls",
+        "cache_hits",
+        "failures",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    } <= summary.keys()
 
 
 def test_no_api_key_reaches_any_written_file_or_log(llm_server, llm_keys, tmp_path: Path, caplog):
@@ -87,7 +100,9 @@ def test_no_api_key_reaches_any_written_file_or_log(llm_server, llm_keys, tmp_pa
                 assert llm_keys[api] not in str(err.value)
             (run_dir / f"summary-{api}.json").write_text(str(judge.summary()))
             judge.close()
-    assert any(llm_keys["anthropic"] in seen.authorization for seen in llm_server.seen)  # the key was really used
+    assert any(
+        llm_keys["anthropic"] in seen.authorization for seen in llm_server.seen
+    )  # the key was really used
     assert any(llm_keys["openai"] in seen.authorization for seen in llm_server.seen)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == CACHE_FILE for p in written)

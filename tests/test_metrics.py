@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from personadrop.data.humanual import example_from_row
+from personadrop.data.rows import example_from_row
 from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Bootstrap, summarize
 from personadrop.evaluate.store import ScoreRow
 
@@ -27,8 +27,10 @@ def unseen(examples):
 
 
 def rows_for(variant, condition, values, ids, judge="j"):
-    return [ScoreRow(variant, condition, eid, judge, {"response": float(v), "stance": float(v) / 2})
-            for eid, v in zip(ids, values, strict=True)]
+    return [
+        ScoreRow(variant, condition, eid, judge, {"response": float(v), "stance": float(v) / 2})
+        for eid, v in zip(ids, values, strict=True)
+    ]
 
 
 def make_rows(examples, seed=0):
@@ -57,13 +59,23 @@ def test_summary_shape_retention_and_cis(examples):
         # retention of a paired constant ratio has a degenerate CI around it
         ci = summary["retention_ci"][variant]["only:values"]
         assert ci["ci_high"] - ci["ci_low"] < 0.02
-    assert summary["dimensions"]["grpo"]["full"]["stance"] == pytest.approx(summary["scores"]["grpo"]["full"]["mean"] / 2)
+    assert summary["dimensions"]["grpo"]["full"]["stance"] == pytest.approx(
+        summary["scores"]["grpo"]["full"]["mean"] / 2
+    )
     assert summary["ceiling"]["full"] == pytest.approx(summary["scores"]["bayes"]["full"]["mean"])
     sf = summary["single_field"]["grpo"]
     assert sf["best_field"] == "values"
-    assert sf["retention_min"] == pytest.approx(0.5, abs=0.01) and sf["retention_max"] == pytest.approx(0.8, abs=0.01)
+    assert sf["retention_min"] == pytest.approx(0.5, abs=0.01) and sf["retention_max"] == pytest.approx(
+        0.8, abs=0.01
+    )
     assert summary["scores"]["grpo"][SINGLE_FIELD_MEAN]["mean"] == pytest.approx(
-        (summary["scores"]["grpo"]["only:values"]["mean"] + summary["scores"]["grpo"]["only:statistics"]["mean"]) / 2, abs=1e-5)
+        (
+            summary["scores"]["grpo"]["only:values"]["mean"]
+            + summary["scores"]["grpo"]["only:statistics"]["mean"]
+        )
+        / 2,
+        abs=1e-5,
+    )
 
 
 def test_gains_are_paired_relative_differences(examples):

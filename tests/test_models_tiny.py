@@ -1,4 +1,5 @@
-"""The embedded model: a tokenizer that survives real text, prompts that keep the persona, reload and generate."""
+"""The embedded model: a tokenizer that survives real text, prompts that keep the persona, reload and
+generate."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import pytest
 from personadrop.data.example import Turn
 from personadrop.dropout import Full, KeepOnly, MaskKey
 from personadrop.models.base import SimulationItem
-from personadrop.models.checkpoint import Decoding, load_simulator
-from personadrop.models.prompting import PromptBuilder
+from personadrop.models.hf import Decoding
 from personadrop.models.tiny import PRESETS, build_model
 from personadrop.models.tokenizer import build_tokenizer, corpus_texts
-from personadrop.prompts import simulator_messages
+from personadrop.prompts import PromptBuilder, simulator_messages
+from personadrop.simulators import load_simulator
+
 from trainkit import sft_run, world
 
 
@@ -33,7 +35,9 @@ def test_chat_template_prompt_is_a_prefix_of_prompt_plus_reply(tokenizer):
     ex = train[0]
     messages = simulator_messages(ex, Full()(ex.persona, MaskKey(0, ex.id)))
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": ex.response}], tokenize=False)
+    full = tokenizer.apply_chat_template(
+        [*messages, {"role": "assistant", "content": ex.response}], tokenize=False
+    )
     assert full.startswith(prompt) and full.endswith(ex.response + tokenizer.eos_token)
 
 
@@ -60,13 +64,17 @@ def test_presets_build_models_of_the_documented_shape(tokenizer):
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
 
 
-def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_posts(tmp_path_factory, aita_posts):
+def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_posts(
+    tmp_path_factory, aita_posts
+):
     run = sft_run(tmp_path_factory.getbasetemp())
     _, test = world()
     sim = load_simulator(run.path, batch_size=4)
     assert sim.inference_task == "response" and sim.decoding.temperature == 0.0
-    real = [ex.model_copy(update={"context": (Turn(speaker="op", content=p["post"]),)})
-            for ex, p in zip(test, list(aita_posts.values())[:6], strict=False)]
+    real = [
+        ex.model_copy(update={"context": (Turn(speaker="op", content=p["post"]),)})
+        for ex, p in zip(test, list(aita_posts.values())[:6], strict=False)
+    ]
     items = [SimulationItem(ex, Full()(ex.persona, MaskKey(0, ex.id))) for ex in [*test[:6], *real]]
     first = sim.generate(items)
     assert len(first) == len(items) and all(isinstance(t, str) for t in first)

@@ -20,7 +20,12 @@ def test_dict_and_json_string_parse_to_the_same_persona():
 
 def test_render_uses_the_humanual_layout_and_skips_unknown_demographics():
     text = Persona.from_raw(humanual_persona(statistics=[])).render()
-    assert text.splitlines()[:4] == ["Demographics:", "  age group: 25-34", "  gender: female", "  occupation: nurse"]
+    assert text.splitlines()[:4] == [
+        "Demographics:",
+        "  age group: 25-34",
+        "  gender: female",
+        "  occupation: nurse",
+    ]
     assert "location" not in text and "NA" not in text  # "NA" and "" mean unknown
     assert "Interests:\n  gardening\n  true crime podcasts\n  board games" in text
     assert text.endswith("Statistics: Missing")
@@ -118,7 +123,9 @@ BAD_PERSONAS = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "field", "needle"), BAD_PERSONAS, ids=[f"bad{i}" for i in range(len(BAD_PERSONAS))])
+@pytest.mark.parametrize(
+    ("raw", "field", "needle"), BAD_PERSONAS, ids=[f"bad{i}" for i in range(len(BAD_PERSONAS))]
+)
 def test_malformed_persona_gives_one_clear_error(raw, field, needle):
     with pytest.raises(PersonaError) as info:
         Persona.from_raw(raw, example_id="ex-17")

@@ -7,36 +7,52 @@ import json
 
 import pytest
 
-from personadrop.data.humanual import example_from_row
+from personadrop.data.rows import example_from_row
 from personadrop.dropout import DEFAULT_CONDITIONS, parse_conditions
 from personadrop.errors import DataError
 from personadrop.evaluate.directory import EvaluationDir
-from personadrop.evaluate.runner import Variant, run_grid
+from personadrop.evaluate.runner import run_grid
+from personadrop.evaluate.task import EvalTask
 from personadrop.report.writer import write_report
 
 from conftest import humanual_row
 from grid_support import OverlapJudge, PartialCopy
 
-VARIANTS = {"sft": (0.5, 0.2), "grpo": (0.6, 0.2), "grpo+fd": (0.65, 0.5), "humanlm": (0.7, 0.3),
-            "humanlm+fd": (0.75, 0.6), "bayes": (0.9, 0.5)}
+VARIANTS = {
+    "sft": (0.5, 0.2),
+    "grpo": (0.6, 0.2),
+    "grpo+fd": (0.65, 0.5),
+    "humanlm": (0.7, 0.3),
+    "humanlm+fd": (0.75, 0.6),
+    "bayes": (0.9, 0.5),
+}
 
 
 def evaluate(path, examples, variants=VARIANTS, judge=None):
     conditions = parse_conditions(list(DEFAULT_CONDITIONS))
-    meta = {"data": "handmade", "split": "test", "seed": 0, "judge": "overlap", "dimensions": ["response", "stance"],
-            "conditions": [c.name for c in conditions], "variants": {v: {"task": "response"} for v in variants}}
+    meta = {
+        "data": "handmade",
+        "split": "test",
+        "seed": 0,
+        "judge": "overlap",
+        "dimensions": ["response", "stance"],
+        "conditions": [c.name for c in conditions],
+        "variants": {v: {"task": "response"} for v in variants},
+    }
     ev = EvaluationDir.create(path, meta, examples)
     judge = judge or OverlapJudge()
-    run_grid(ev.store, [Variant(v, PartialCopy(v, *p)) for v, p in variants.items()], conditions, examples, judge,
-             seed=0, dimensions=("response", "stance"), progress=False)
+    task = EvalTask(tuple(examples), tuple(conditions), 0, ("response", "stance"))
+    run_grid(ev.store, {v: PartialCopy(v, *p) for v, p in variants.items()}, task, judge, progress=False)
     ev.add_usage(judge.name, judge.usage)
     return ev
 
 
 @pytest.fixture(scope="module")
 def examples():
-    rows = [humanual_row(i, completion=" ".join(f"w{i}_{j}" for j in range(20)), unseen_user=i % 5 == 0)
-            for i in range(60)]
+    rows = [
+        humanual_row(i, completion=" ".join(f"w{i}_{j}" for j in range(20)), unseen_user=i % 5 == 0)
+        for i in range(60)
+    ]
     return [example_from_row(r, split="test") for r in rows]
 
 
@@ -46,7 +62,15 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
     out = tmp_path / "report"
     on_disk = json.loads((out / "summary.json").read_text())
     assert set(on_disk) >= {"scores", "retention", "dimensions", "judge", "ceiling", "by_user"}
-    assert set(on_disk["judge"]) == {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"}
+    assert set(on_disk["judge"]) == {
+        "name",
+        "calls",
+        "cache_hits",
+        "failures",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
     assert on_disk["judge"]["calls"] == 16 * 60 * 2
     for variant, by_condition in on_disk["scores"].items():
         assert on_disk["retention"][variant]["full"] == pytest.approx(1.0)
@@ -64,10 +88,21 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
     assert {"variant", "condition", "example_id", "score_response", "score_stance", "reply"} <= set(rows[0])
 
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert figures == ["fig1_single_field_vs_full.png", "fig2_field_dropout_effect.png",
-                       "fig3_single_field_all_variants.png", "fig4_retention_by_field.png", "fig5_item_dropout.png"]
+    assert figures == [
+        "fig1_single_field_vs_full.png",
+        "fig2_field_dropout_effect.png",
+        "fig3_single_field_all_variants.png",
+        "fig4_retention_by_field.png",
+        "fig5_item_dropout.png",
+    ]
     report = (out / "report.md").read_text()
-    for needle in ("## Headline", "## Against the seed's claims", "+16%", "HumanLM + FD", "figures/fig5_item_dropout.png"):
+    for needle in (
+        "## Headline",
+        "## Against the seed's claims",
+        "+16%",
+        "HumanLM + FD",
+        "figures/fig5_item_dropout.png",
+    ):
         assert needle in report
 
     # Same results, same bytes.
@@ -90,12 +125,24 @@ def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_
     def est(mean, half=0.02):
         return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": 300}
 
-    summary = {"scores": {"sft": {"full": est(0.20)}, "grpo": {"full": est(0.39)}, "humanlm": {"full": est(0.55)},
-                          "bayes": {"full": est(0.74), "none": est(0.41)}},
-               "retention_ci": {"sft": {"none": est(0.90, 0.05)}, "grpo": {"none": est(0.97, 0.05)},
-                                "humanlm": {"none": est(0.50)}, "bayes": {"none": est(0.55)}}}
+    summary = {
+        "scores": {
+            "sft": {"full": est(0.20)},
+            "grpo": {"full": est(0.39)},
+            "humanlm": {"full": est(0.55)},
+            "bayes": {"full": est(0.74), "none": est(0.41)},
+        },
+        "retention_ci": {
+            "sft": {"none": est(0.90, 0.05)},
+            "grpo": {"none": est(0.97, 0.05)},
+            "humanlm": {"none": est(0.50)},
+            "bayes": {"none": est(0.55)},
+        },
+    }
     ignores, weak = cautions(summary)
-    assert ignores.startswith("GRPO score as well with no persona")  # its none-retention interval reaches 100%
+    assert ignores.startswith(
+        "GRPO score as well with no persona"
+    )  # its none-retention interval reaches 100%
     assert weak.startswith("SFT score below 0.410")  # grpo's interval reaches 0.41: not flagged
     summary["scores"]["sft"]["full"] = est(0.45)
     summary["retention_ci"]["grpo"]["none"] = est(0.80)

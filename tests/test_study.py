@@ -16,11 +16,19 @@ import pytest
 
 from personadrop.cli import main
 from personadrop.dropout import DEFAULT_CONDITIONS
-from personadrop.study import Study
-from personadrop.study_config import load_study_config
+from personadrop.study import Study, load_study_config
 
 pytestmark = pytest.mark.slow
-METRIC_BLOCKS = ("scores", "retention", "retention_ci", "dimensions", "gains", "single_field", "ceiling", "by_user")
+METRIC_BLOCKS = (
+    "scores",
+    "retention",
+    "retention_ci",
+    "dimensions",
+    "gains",
+    "single_field",
+    "ceiling",
+    "by_user",
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +55,25 @@ def test_quick_study_writes_a_complete_report(quick_study):
         for condition, est in summary["scores"][v].items():
             assert est["ci_low"] <= est["mean"] <= est["ci_high"], (v, condition)
             assert 0.0 <= est["mean"] <= 1.0
-        assert set(summary["dimensions"][v]["full"]) == {"response", "stance", "emotion", "belief", "value", "goal",
-                                                          "communication"}
+        assert set(summary["dimensions"][v]["full"]) == {
+            "response",
+            "stance",
+            "emotion",
+            "belief",
+            "value",
+            "goal",
+            "communication",
+        }
     assert summary["retention"]["bayes"]["full"] == pytest.approx(1.0)
-    assert set(summary["judge"]) == {"name", "calls", "cache_hits", "failures", "input_tokens", "output_tokens", "cost_usd"}
+    assert set(summary["judge"]) == {
+        "name",
+        "calls",
+        "cache_hits",
+        "failures",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
     assert summary["judge"]["name"] == "exact" and summary["judge"]["failures"] == 0
     assert set(summary["ceiling"]) >= set(DEFAULT_CONDITIONS)
     assert set(summary["by_user"]) == {"seen", "unseen"}
@@ -77,7 +100,17 @@ def test_rerunning_a_finished_study_redoes_nothing(quick_study):
 def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tmp_path):
     resumed = tmp_path / "resumed"
     shutil.copytree(quick_study, resumed, ignore=shutil.ignore_patterns("eval", "report", "timings.json"))
-    cmd = [sys.executable, "-m", "personadrop.cli", "study", "--profile", "quick", "--out", str(resumed), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "personadrop.cli",
+        "study",
+        "--profile",
+        "quick",
+        "--out",
+        str(resumed),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     generations = resumed / "eval" / "generations.jsonl"
     deadline = time.monotonic() + 300
@@ -93,8 +126,10 @@ def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tm
 
     Study(load_study_config(None, "quick"), resumed, progress=False).run()
     for name in ("generations.jsonl", "scores.jsonl"):
-        keys = [tuple(json.loads(line)[k] for k in ("variant", "condition", "example_id"))
-                for line in (resumed / "eval" / name).read_text().splitlines()]
+        keys = [
+            tuple(json.loads(line)[k] for k in ("variant", "condition", "example_id"))
+            for line in (resumed / "eval" / name).read_text().splitlines()
+        ]
         reference = (quick_study / "eval" / name).read_text().count("\n")
         assert len(keys) == reference, name  # no row lost
         assert max(Counter(keys).values()) == 1, name  # none stored (or judged) twice
@@ -105,11 +140,27 @@ def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tm
 
 def test_ctrl_c_during_training_exits_130_with_one_line_and_stops_the_workers(tmp_path):
     out = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "personadrop", "study", "--profile", "quick", "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "personadrop",
+        "study",
+        "--profile",
+        "quick",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     # A shell without job control starts background jobs with SIGINT ignored, and Python keeps it so; the
     # child gets the default back, as in a terminal.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("runs/*/train.log")):
         time.sleep(0.1)

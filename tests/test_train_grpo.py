@@ -10,15 +10,17 @@ import pytest
 import torch
 
 from personadrop.dropout import FieldDropout, MaskKey
+from personadrop.evaluate.checks import heldout_alignment
 from personadrop.judges.base import Judge, JudgeRequest
-from personadrop.models.checkpoint import load_model, load_simulator
-from personadrop.models.prompting import PromptBuilder
+from personadrop.models.hf import load_model
+from personadrop.prompts import PromptBuilder
+from personadrop.simulators import load_simulator
 from personadrop.train.config import resolve_config
 from personadrop.train.datasets import GRPO_EPOCH_OFFSET, build_rows, grpo_tasks
 from personadrop.train.grpo import make_grpo_trainer, train_grpo
-from personadrop.train.heldout import heldout_alignment
 from personadrop.train.rewards import AsyncJudgeReward, JudgeReward, reward_function
 from personadrop.train.variant import train_variant
+
 from trainkit import FlakyJudge, OverlapJudge, sft_run, world
 
 
@@ -29,28 +31,64 @@ def warm(tmp_path_factory):
 
 def small_trainer(warm, tmp_path, reward, *, examples, epochs=1, policy=None, **grpo):
     """A GRPO trainer over a few examples, starting from the warm-start run's model."""
-    cfg = resolve_config("grpo", profile="quick", config={"grpo": {"prompts_per_step": 4, "num_generations": 4, **grpo},
-                                                          "progress": False, "logging_steps": 1})
+    cfg = resolve_config(
+        "grpo",
+        profile="quick",
+        config={
+            "grpo": {"prompts_per_step": 4, "num_generations": 4, **grpo},
+            "progress": False,
+            "logging_steps": 1,
+        },
+    )
     model, tokenizer = load_model(warm.model_dir)
     builder = PromptBuilder(tokenizer, cfg.max_prompt_tokens)
-    rows = build_rows(examples, policy or FieldDropout(0.6), builder, seed=cfg.seed, epochs=epochs,
-                      tasks=grpo_tasks("grpo"), with_targets=False, stage="grpo", epoch_offset=GRPO_EPOCH_OFFSET)
+    rows = build_rows(
+        examples,
+        policy or FieldDropout(0.6),
+        builder,
+        seed=cfg.seed,
+        epochs=epochs,
+        tasks=grpo_tasks("grpo"),
+        with_targets=False,
+        stage="grpo",
+        epoch_offset=GRPO_EPOCH_OFFSET,
+    )
     steps = len(rows.rows) // cfg.grpo.prompts_per_step
-    trainer = make_grpo_trainer(model.train(), tokenizer, rows.dataset(), reward, cfg, tmp_path / "grpo", steps=steps,
-                                max_completion_tokens=cfg.grpo.max_completion_tokens)
+    trainer = make_grpo_trainer(
+        model.train(),
+        tokenizer,
+        rows.dataset(),
+        reward,
+        cfg,
+        tmp_path / "grpo",
+        steps=steps,
+        max_completion_tokens=cfg.grpo.max_completion_tokens,
+    )
     return trainer, rows
 
 
 def test_grpo_raises_the_held_out_reward_over_its_warm_start(warm, tmp_path):
     train, test = world()
-    run = train_variant("grpo", train, tmp_path / "grpo", profile="quick", judge=OverlapJudge(), warm_start=warm,
-                        config={"grpo": {"max_steps": 14, "prompts_per_step": 4, "num_generations": 4, "lr": 3e-4},
-                                "progress": False, "max_train_examples": None})
+    run = train_variant(
+        "grpo",
+        train,
+        tmp_path / "grpo",
+        profile="quick",
+        judge=OverlapJudge(),
+        warm_start=warm,
+        config={
+            "grpo": {"max_steps": 14, "prompts_per_step": 4, "num_generations": 4, "lr": 3e-4},
+            "progress": False,
+            "max_train_examples": None,
+        },
+    )
     assert run.meta["warm_start"] == str(warm.path)
     before = heldout_alignment(load_simulator(warm.path), test, OverlapJudge()).mean
     after = heldout_alignment(load_simulator(run.path), test, OverlapJudge()).mean
     assert after > before + 0.05, (before, after)
-    rewards = [r["value"] for r in run.read_curves() if r["stage"] == "grpo" and r["name"] == "reward/response"]
+    rewards = [
+        r["value"] for r in run.read_curves() if r["stage"] == "grpo" and r["name"] == "reward/response"
+    ]
     assert rewards and all(0 <= r <= 1 for r in rewards)
 
 
@@ -64,7 +102,9 @@ def test_every_completion_of_a_group_saw_the_same_persona_and_each_epoch_redraws
             seen.append((ex_id, ep, p))
         return [random.random() for _ in completions]
 
-    trainer, _ = small_trainer(warm, tmp_path, recording_reward, examples=examples, epochs=2, max_completion_tokens=8)
+    trainer, _ = small_trainer(
+        warm, tmp_path, recording_reward, examples=examples, epochs=2, max_completion_tokens=8
+    )
     train_grpo(trainer)
 
     assert len(seen) == 2 * len(examples) * 4  # every row of both epochs, once per generation
@@ -94,8 +134,9 @@ def test_judge_failures_are_left_out_of_the_loss_not_scored_zero(warm, tmp_path)
         returned.append(list(out))
         return out
 
-    trainer, _ = small_trainer(warm, tmp_path, recorded, examples=train[:8], policy=FieldDropout(0.0),
-                               max_completion_tokens=16)
+    trainer, _ = small_trainer(
+        warm, tmp_path, recorded, examples=train[:8], policy=FieldDropout(0.0), max_completion_tokens=16
+    )
     inner = trainer._generate_and_score_completions
 
     def capture(inputs):
@@ -109,7 +150,9 @@ def test_judge_failures_are_left_out_of_the_loss_not_scored_zero(warm, tmp_path)
 
     for rewards, batch in zip(returned, batches, strict=True):
         failed = torch.tensor([r is None for r in rewards])
-        loss_mask = batch["completion_mask"] * batch.get("tool_mask", torch.ones_like(batch["completion_mask"]))
+        loss_mask = batch["completion_mask"] * batch.get(
+            "tool_mask", torch.ones_like(batch["completion_mask"])
+        )
         assert torch.all(batch["advantages"][failed] == 0)
         assert torch.all(loss_mask[failed] == 0)
         assert int(batch["num_items_in_batch"]) == int(loss_mask[~failed].sum())
@@ -125,8 +168,10 @@ def test_judge_failures_are_left_out_of_the_loss_not_scored_zero(warm, tmp_path)
     # The loss of a batch equals the loss of the same batch with its unscored rollouts removed.
     batch = next(b for b, r in zip(batches, returned, strict=True) if any(x is None for x in r))
     keep = torch.tensor([x is not None for x in next(r for r in returned if any(x is None for x in r))])
-    trimmed = {k: (v[keep] if torch.is_tensor(v) and v.dim() > 0 and v.size(0) == keep.numel() else v)
-               for k, v in batch.items()}
+    trimmed = {
+        k: (v[keep] if torch.is_tensor(v) and v.dim() > 0 and v.size(0) == keep.numel() else v)
+        for k, v in batch.items()
+    }
     trainer.model.eval()
     with torch.no_grad():
         full = trainer.compute_loss(trainer.model, batch)
@@ -171,6 +216,17 @@ def test_async_judges_get_an_async_reward_that_trl_awaits():
 
     reward = reward_function(AsyncOverlap())
     assert isinstance(reward, AsyncJudgeReward) and is_async_callable(reward)
-    out = asyncio.run(reward(prompts=[None], completions=["hi"], example_id=["a"], task=["response"],
-                             dimension=["response"], epoch=[0], reference=["hi"], reference_states=["{}"], context=["c"]))
+    out = asyncio.run(
+        reward(
+            prompts=[None],
+            completions=["hi"],
+            example_id=["a"],
+            task=["response"],
+            dimension=["response"],
+            epoch=[0],
+            reference=["hi"],
+            reference_states=["{}"],
+            context=["c"],
+        )
+    )
     assert out == [0.5]

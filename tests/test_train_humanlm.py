@@ -8,18 +8,26 @@ import pytest
 
 from personadrop.data.example import STATE_DIMENSIONS
 from personadrop.dropout import Full, MaskKey
+from personadrop.evaluate.checks import heldout_alignment
+from personadrop.judges.base import DIMENSIONS
 from personadrop.models.base import SimulationItem
-from personadrop.models.checkpoint import load_simulator
-from personadrop.prompts import HUMANLM_TASKS, parse_output
+from personadrop.prompts import parse_output
+from personadrop.simulators import load_simulator
 from personadrop.train.datasets import grpo_tasks, sft_tasks
-from personadrop.train.heldout import heldout_alignment
 from personadrop.train.variant import train_variant
+
 from trainkit import OverlapJudge, world
 
 SETTINGS = {
     "sft": {"epochs": 12, "max_steps": 160, "lr": 5e-3, "batch_size": 8, "state_task_share": 1.0},
-    "grpo": {"max_steps": 4, "prompts_per_step": 4, "num_generations": 4, "max_completion_tokens_states": None,
-             "lr": 1e-4, "temperature": 0.8},
+    "grpo": {
+        "max_steps": 4,
+        "prompts_per_step": 4,
+        "num_generations": 4,
+        "max_completion_tokens_states": None,
+        "lr": 1e-4,
+        "temperature": 0.8,
+    },
     "decoding": {"max_new_tokens_states": 120},
     "logging_steps": 1,
     "progress": False,
@@ -31,8 +39,15 @@ SETTINGS = {
 def humanlm_run(tmp_path_factory):
     train, _ = world()
     judge = OverlapJudge()
-    run = train_variant("humanlm", train, tmp_path_factory.mktemp("humanlm") / "run", profile="quick",
-                        field_dropout=0.6, judge=judge, config=SETTINGS)
+    run = train_variant(
+        "humanlm",
+        train,
+        tmp_path_factory.mktemp("humanlm") / "run",
+        profile="quick",
+        field_dropout=0.6,
+        judge=judge,
+        config=SETTINGS,
+    )
     return run, judge
 
 
@@ -55,9 +70,9 @@ def test_humanlm_grpo_rewards_each_task_on_its_own_dimension(humanlm_run):
     run, judge = humanlm_run
     train, _ = world()
     grpo_requests = judge.requests
-    assert {r.dimension for r in grpo_requests} == set(HUMANLM_TASKS)
+    assert {r.dimension for r in grpo_requests} == set(DIMENSIONS)
     names = {r["name"] for r in run.read_curves() if r["stage"] == "grpo"}
-    assert {f"reward/{d}" for d in HUMANLM_TASKS} <= names
+    assert {f"reward/{d}" for d in DIMENSIONS} <= names
     stages = run.meta["stages"]
     assert stages["grpo"]["rows"] == 7 * len(train)  # the task expansion is data: one row per (example, task)
     # The seven tasks of one example in one epoch share its mask.

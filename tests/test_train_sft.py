@@ -8,10 +8,12 @@ import json
 import pytest
 
 from personadrop.cli import main
-from personadrop.data.humanual import example_to_row, write_jsonl
+from personadrop.data.humanual import write_jsonl
+from personadrop.data.rows import example_to_row
 from personadrop.errors import ConfigError
 from personadrop.train.run import RunDir
 from personadrop.train.variant import train_variant
+
 from trainkit import SFT_SETTINGS, sft_run, small_world_dir, world
 
 
@@ -32,16 +34,39 @@ def test_train_cli_sft_learns_and_writes_a_self_describing_run_dir(tmp_path, cap
     data = tmp_path / "data"
     write_jsonl([example_to_row(e) for e in train], data / "train.jsonl")
     config = tmp_path / "train.json"
-    config.write_text(json.dumps({"sft": {"epochs": 4, "max_steps": 12}, "logging_steps": 2, "max_train_examples": None}))
+    config.write_text(
+        json.dumps({"sft": {"epochs": 4, "max_steps": 12}, "logging_steps": 2, "max_train_examples": None})
+    )
     out = tmp_path / "run"
-    run_main("train", "--method", "sft", "--data", str(data), "--out", str(out), "--profile", "quick",
-             "--config", str(config), "--no-progress", "--field-dropout", "0.6", "--seed", "3")
+    run_main(
+        "train",
+        "--method",
+        "sft",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--profile",
+        "quick",
+        "--config",
+        str(config),
+        "--no-progress",
+        "--field-dropout",
+        "0.6",
+        "--seed",
+        "3",
+    )
     assert "sft" in capsys.readouterr().out
 
     loss = curve(out, "sft", "loss")
     assert len(loss) >= 4 and loss[-1] < loss[0] - 1.0, loss  # real learning, not noise
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["method"] == "sft" and cfg["field_dropout"] == 0.6 and cfg["seed"] == 3 and cfg["sft"]["max_steps"] == 12
+    assert (
+        cfg["method"] == "sft"
+        and cfg["train_condition"] == "fields:0.6"
+        and cfg["seed"] == 3
+        and cfg["sft"]["max_steps"] == 12
+    )
     assert json.loads((out / "data.json").read_text())["examples"] == len(train)
     versions = json.loads((out / "versions.json").read_text())
     assert {"torch", "transformers", "trl", "peft"} <= set(versions)
@@ -75,8 +100,13 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     from personadrop.train import run as run_mod
 
     train, _ = world()
-    settings = {"sft": {"epochs": 4, "max_steps": 8}, "save_steps": 3, "logging_steps": 1, "progress": False,
-                "max_train_examples": None}
+    settings = {
+        "sft": {"epochs": 4, "max_steps": 8},
+        "save_steps": 3,
+        "logging_steps": 1,
+        "progress": False,
+        "max_train_examples": None,
+    }
     real_callback = run_mod.curves_callback
 
     class Killed(Exception):
@@ -90,6 +120,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
             original(args, state, control, **kw)
             if state.global_step == 4:
                 raise Killed  # after checkpoint-3 was written
+
         cb.on_step_end = on_step_end
         return cb
 
@@ -112,9 +143,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
 def test_a_local_checkpoint_trains_with_lora_and_reloads_merged(tmp_path):
     """`--model PATH --lora`: any local HF causal LM works in place of the embedded one (here a tiny one)."""
     from personadrop.data.humanual import load_examples
-    from personadrop.models.checkpoint import load_simulator
     from personadrop.models.tiny import PRESETS, build_model
     from personadrop.models.tokenizer import build_tokenizer, corpus_texts
+    from personadrop.simulators import load_simulator
 
     data = small_world_dir(tmp_path)
     train = load_examples(data, split="train").examples
@@ -123,8 +154,23 @@ def test_a_local_checkpoint_trains_with_lora_and_reloads_merged(tmp_path):
     build_model(PRESETS["tiny"], tokenizer).save_pretrained(base)
     tokenizer.save_pretrained(base)
     out = tmp_path / "run"
-    run_main("train", "--method", "grpo", "--data", str(data), "--out", str(out),
-             "--profile", "quick", "--model", str(base), "--lora", "--no-progress", "--judge", "exact")
+    run_main(
+        "train",
+        "--method",
+        "grpo",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--profile",
+        "quick",
+        "--model",
+        str(base),
+        "--lora",
+        "--no-progress",
+        "--judge",
+        "exact",
+    )
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "done" and set(meta["stages"]) == {"sft", "grpo"}
     assert meta["stages"]["grpo"]["judge"] == "exact"  # the world's exact judge rewarded it
@@ -132,7 +178,6 @@ def test_a_local_checkpoint_trains_with_lora_and_reloads_merged(tmp_path):
     assert not (out / "tokenizer").exists()  # the checkpoint's own tokenizer is used
     assert not list((out / "model").glob("adapter_*"))  # adapters are merged into plain weights
     assert len(load_simulator(out).generate([])) == 0
-
 
 
 def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys):
@@ -155,21 +200,38 @@ def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys
 
 
 def test_sft_rows_hold_exactly_what_inference_sees_and_writes():
-    """Prompt + answer prefix, then the reply's rest and the turn's end; also with a Qwen3-style think block."""
+    """Prompt + answer prefix, then the reply's rest and the turn's end; also with a Qwen3-style think
+    block."""
     from personadrop.dropout import Full
-    from personadrop.models.prompting import PromptBuilder
     from personadrop.models.tokenizer import CHAT_TEMPLATE, build_tokenizer, corpus_texts
+    from personadrop.prompts import PromptBuilder
     from personadrop.train.datasets import build_rows, sft_tasks
     from personadrop.train.sft import tokenized_dataset
 
     train, _ = world()
     tokenizer = build_tokenizer(corpus_texts(train), vocab_size=600)
-    for template in (CHAT_TEMPLATE, CHAT_TEMPLATE.replace("<|assistant|>{%- else -%}", "<|assistant|>[think][/think]{%- else -%}")):
+    for template in (
+        CHAT_TEMPLATE,
+        CHAT_TEMPLATE.replace("<|assistant|>{%- else -%}", "<|assistant|>[think][/think]{%- else -%}"),
+    ):
         tokenizer.chat_template = template
-        rows = build_rows(train[:6], Full(), PromptBuilder(tokenizer, 352), seed=0, epochs=1, with_targets=True,
-                          tasks=sft_tasks("humanlm", seed=0, state_task_share=1.0), stage="sft").rows
+        rows = build_rows(
+            train[:6],
+            Full(),
+            PromptBuilder(tokenizer, 352),
+            seed=0,
+            epochs=1,
+            with_targets=True,
+            tasks=sft_tasks("humanlm", seed=0, state_task_share=1.0),
+            stage="sft",
+        ).rows
         for row, tokens in zip(rows, tokenized_dataset(rows, tokenizer, 1000), strict=True):
-            trained = tokenizer.decode([t for t, label in zip(tokens["input_ids"], tokens["labels"], strict=True) if label != -100])
+            trained = tokenizer.decode(
+                [t for t, label in zip(tokens["input_ids"], tokens["labels"], strict=True) if label != -100]
+            )
             assert tokenizer.decode(tokens["input_ids"]) == row["prompt"] + trained
             assert row["prompt"].endswith(("<|assistant|><stance>", "<|assistant|>\n<" + row["task"] + ">"))
-            assert trained.endswith("<|end|>") and (row["prompt"][-12:] + trained).count(row["completion"][-20:]) == 1
+            assert (
+                trained.endswith("<|end|>")
+                and (row["prompt"][-12:] + trained).count(row["completion"][-20:]) == 1
+            )

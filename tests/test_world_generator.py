@@ -29,7 +29,8 @@ from personadrop.dropout import MaskKey, parse_condition
 from personadrop.errors import ConfigError, DataError
 from personadrop.persona import DEMOGRAPHIC_KEYS, FIELD_NAMES
 from personadrop.prompts import simulator_messages
-from world_support import WORLDS, alt_config, default_world
+
+from world_support import WORLDS, default_world
 
 SMALL = {"users": 40, "posts": 120}
 FILES = ("train.jsonl", "val.jsonl", "test.jsonl", "traits.jsonl", "world.json")
@@ -45,8 +46,10 @@ def test_same_seed_writes_identical_files_and_another_seed_does_not(tmp_path: Pa
 
 def test_files_do_not_depend_on_the_interpreter_hash_seed(tmp_path: Path) -> None:
     generate_world_dir(tmp_path / "here", seed=2, **SMALL)
-    code = (f"from personadrop.data.world import generate_world_dir; "
-            f"generate_world_dir({str(tmp_path / 'there')!r}, seed=2, users=40, posts=120)")
+    code = (
+        f"from personadrop.data.world import generate_world_dir; "
+        f"generate_world_dir({str(tmp_path / 'there')!r}, seed=2, users=40, posts=120)"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     for f in FILES:
@@ -60,7 +63,14 @@ def test_the_humanual_loader_reads_a_world_unchanged(tmp_path: Path) -> None:
         assert len(loaded) == record["counts"]["rows"][split]
         assert not loaded.bad_rows
         for e in loaded.examples:
-            assert e.states is not None and set(e.states) == {"stance", "emotion", "belief", "value", "goal", "communication"}
+            assert e.states is not None and set(e.states) == {
+                "stance",
+                "emotion",
+                "belief",
+                "value",
+                "goal",
+                "communication",
+            }
             assert e.context[0].speaker == "Poster" and not e.context[0].is_target
             assert e.unseen_user == (split != "train" and e.unseen_user)
     row = json.loads((tmp_path / "test.jsonl").read_text().splitlines()[0])
@@ -122,7 +132,9 @@ def test_default_world_size_and_text_lengths() -> None:
     assert len(test) >= 300
     answered = Counter(e.user_id for e in w.examples if not e.unseen_user)
     assert 8 <= sum(answered.values()) / len(answered) <= 12
-    assert 0.2 < sum(len(e.context) > 1 for e in w.examples) / len(w.examples) < 0.4  # threads with a parent comment
+    assert (
+        0.2 < sum(len(e.context) > 1 for e in w.examples) / len(w.examples) < 0.4
+    )  # threads with a parent comment
     assert all(40 <= len(p.text.split()) <= 90 for p in w.posts)
     assert len({p.text for p in w.posts}) == len(w.posts)
     assert all(10 <= len(e.response.split()) <= 70 for e in w.examples)
@@ -132,14 +144,6 @@ def test_default_world_size_and_text_lengths() -> None:
         assert len(visible.render().split()) <= 150
         prompt = " ".join(m["content"] for m in simulator_messages(e, visible))
         assert len(prompt.split()) <= 260  # words; a word-level tokenizer stays near 300 tokens
-
-
-def test_a_world_draws_in_well_under_a_few_seconds() -> None:
-    import time
-
-    start = time.perf_counter()
-    generate_world(alt_config(seed=11))
-    assert time.perf_counter() - start < 10  # generous: it takes well under a second here
 
 
 def test_invalid_configs_fail_with_one_clear_message(tmp_path: Path) -> None:
@@ -157,9 +161,13 @@ def test_invalid_configs_fail_with_one_clear_message(tmp_path: Path) -> None:
         load_world_config(bad)
 
 
-def test_cli_writes_a_world_from_a_config_file_and_prints_the_ceiling_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_a_world_from_a_config_file_and_prints_the_ceiling_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "world.yaml"
-    cfg.write_text("users: 60\nposts: 150\nsignal:\n  statistics:\n    leniency: {items: 2, reliability: 0.95}\n")
+    cfg.write_text(
+        "users: 60\nposts: 150\nsignal:\n  statistics:\n    leniency: {items: 2, reliability: 0.95}\n"
+    )
     assert _run_cli(["world", "--out", str(tmp_path / "w"), "--seed", "4", "--config", str(cfg)]) == 0
     printed = capsys.readouterr().out
     for condition in ("full", "none", "only:values", "only:statistics", "items:0.9"):
@@ -188,8 +196,13 @@ def test_write_world_refuses_a_file_as_directory(tmp_path: Path) -> None:
 def test_options_merge_into_a_config_file_leaf_by_leaf(tmp_path: Path) -> None:
     from world_support import ALT_CONFIG
 
-    record = generate_world_dir(tmp_path, config=ALT_CONFIG, users=30, posts=80,
-                                signal={"values": {"leniency": {"items": 2, "reliability": 0.9}}})
+    record = generate_world_dir(
+        tmp_path,
+        config=ALT_CONFIG,
+        users=30,
+        posts=80,
+        signal={"values": {"leniency": {"items": 2, "reliability": 0.9}}},
+    )
     written = load_world_config_from_dir(tmp_path)
     assert record["seed"] == 7 == written.seed
     assert written.cell("values", "leniency").items == 2

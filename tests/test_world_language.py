@@ -1,4 +1,5 @@
-"""The world's language: replies and state phrases read back into exactly the states they were written from."""
+"""The world's language: replies and state phrases read back into exactly the states they were written
+from."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from personadrop.data.world.vocab import (
     VALUES,
     value_trait,
 )
+
 from world_support import WORLDS, any_states
 
 
@@ -56,7 +58,11 @@ def test_every_template_carries_its_own_tone_and_no_other() -> None:
         for kind, templates in bank.items():
             for template in templates:
                 low = template.lower()
-                hits = {t for t, cues in TONE_CUES.items() if any(re.search(rf"(?<![a-z]){re.escape(c)}(?![a-z])", low) for c in cues)}
+                hits = {
+                    t
+                    for t, cues in TONE_CUES.items()
+                    if any(re.search(rf"(?<![a-z]){re.escape(c)}(?![a-z])", low) for c in cues)
+                }
                 assert hits == {tone}, (tone, kind, template, hits)
 
 

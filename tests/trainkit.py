@@ -17,49 +17,96 @@ from personadrop.data.example import Example, Turn
 from personadrop.judges.base import Judge, JudgeRequest
 from personadrop.persona import Persona
 
-_ACTS = ["skipping", "leaving", "missing", "cancelling", "refusing to pay for", "not inviting my cousin to",
-         "forgetting", "laughing at", "selling", "keeping"]
-_THINGS = ["my sister's wedding", "the family dinner", "our trip", "my friend's party", "the group gift",
-           "my brother's birthday", "the work lunch", "my neighbour's barbecue"]
-_VALUES = {"honesty": "being honest matters most", "family": "family should come first",
-           "fairness": "everyone deserves a fair share"}
+_ACTS = [
+    "skipping",
+    "leaving",
+    "missing",
+    "cancelling",
+    "refusing to pay for",
+    "not inviting my cousin to",
+    "forgetting",
+    "laughing at",
+    "selling",
+    "keeping",
+]
+_THINGS = [
+    "my sister's wedding",
+    "the family dinner",
+    "our trip",
+    "my friend's party",
+    "the group gift",
+    "my brother's birthday",
+    "the work lunch",
+    "my neighbour's barbecue",
+]
+_VALUES = {
+    "honesty": "being honest matters most",
+    "family": "family should come first",
+    "fairness": "everyone deserves a fair share",
+}
 _TONE = {"warm": "I get why you did it, but", "blunt": "Simple:"}
-_LEAN = {"lenient": ("NTA", "agrees with the poster", "support the poster", "sympathy toward the poster"),
-         "strict": ("YTA", "disagrees with the poster", "correct the poster", "annoyance at the poster")}
+_LEAN = {
+    "lenient": ("NTA", "agrees with the poster", "support the poster", "sympathy toward the poster"),
+    "strict": ("YTA", "disagrees with the poster", "correct the poster", "annoyance at the poster"),
+}
 
 
 def _persona(lean: str, tone: str, value: str, rng: random.Random) -> Persona:
-    return Persona.from_raw({
-        "demographics": {"age group": rng.choice(["18-24", "25-34", "35-44"]),
-                         "occupation": rng.choice(["nurse", "teacher", "driver"])},
-        "interests": rng.sample(["cooking", "hiking", "chess", "films", "music"], 2),
-        "values": [f"{value} above all", "cares about " + _VALUES[value]],
-        "communication": [f"{tone} tone", "short replies"],
-        "statistics": ["usually sides with the poster" if lean == "lenient" else "usually blames the poster",
-                       "typical length: 12 words"],
-    })
+    return Persona.from_raw(
+        {
+            "demographics": {
+                "age group": rng.choice(["18-24", "25-34", "35-44"]),
+                "occupation": rng.choice(["nurse", "teacher", "driver"]),
+            },
+            "interests": rng.sample(["cooking", "hiking", "chess", "films", "music"], 2),
+            "values": [f"{value} above all", "cares about " + _VALUES[value]],
+            "communication": [f"{tone} tone", "short replies"],
+            "statistics": [
+                "usually sides with the poster" if lean == "lenient" else "usually blames the poster",
+                "typical length: 12 words",
+            ],
+        }
+    )
 
 
 def make_examples(n_users: int = 12, n_posts: int = 16, seed: int = 0, per_user: int = 6) -> list[Example]:
     """Examples over ``n_users`` users and ``n_posts`` posts; each user answers ``per_user`` posts."""
     rng = random.Random(seed)
-    posts = [f"AITA for {rng.choice(_ACTS)} {rng.choice(_THINGS)}? I had my reasons and now they are upset with me."
-             for _ in range(n_posts)]
+    posts = [
+        f"AITA for {rng.choice(_ACTS)} {rng.choice(_THINGS)}? I had my reasons and now they are upset with "
+        f"me."
+        for _ in range(n_posts)
+    ]
     out = []
     for u in range(n_users):
-        lean, tone, value = ("lenient", "strict")[u % 2], ("warm", "blunt")[(u // 2) % 2], list(_VALUES)[u % 3]
+        lean, tone, value = (
+            ("lenient", "strict")[u % 2],
+            ("warm", "blunt")[(u // 2) % 2],
+            list(_VALUES)[u % 3],
+        )
         persona = _persona(lean, tone, value, rng)
         verdict, stance, goal, emotion = _LEAN[lean]
         for p in rng.sample(range(n_posts), per_user):
             reply = f"{verdict}. {_TONE[tone]} {_VALUES[value]}."
             states = {
-                "stance": f"{stance} strongly", "emotion": emotion, "belief": "people should own their choices",
-                "value": _VALUES[value], "goal": goal, "communication": f"{tone} and short",
+                "stance": f"{stance} strongly",
+                "emotion": emotion,
+                "belief": "people should own their choices",
+                "value": _VALUES[value],
+                "goal": goal,
+                "communication": f"{tone} and short",
             }
-            out.append(Example(
-                id=f"u{u}-p{p}", user_id=f"u{u}", post_id=f"p{p}", persona=persona,
-                context=(Turn(speaker="poster", content=posts[p]),), response=reply, states=states,
-            ))
+            out.append(
+                Example(
+                    id=f"u{u}-p{p}",
+                    user_id=f"u{u}",
+                    post_id=f"p{p}",
+                    persona=persona,
+                    context=(Turn(speaker="poster", content=posts[p]),),
+                    response=reply,
+                    states=states,
+                )
+            )
     return out
 
 
@@ -97,7 +144,9 @@ class OverlapJudge(Judge):
         self.usage.calls += len(requests)
         out = []
         for req in requests:
-            ref = req.reference if req.dimension == "response" else (req.reference_states or {})[req.dimension]
+            ref = (
+                req.reference if req.dimension == "response" else (req.reference_states or {})[req.dimension]
+            )
             out.append([token_f1(g, ref) for g in req.generations])
         return out
 
@@ -126,8 +175,12 @@ class FlakyJudge(OverlapJudge):
 
 # --------------------------------------------------------------------------- shared trained runs
 # Training is the slow part of these tests; runs are built once per session and shared by the test files.
-SFT_SETTINGS = {"sft": {"epochs": 10, "max_steps": 40, "lr": 3e-3, "batch_size": 16}, "logging_steps": 2,
-                "progress": False, "max_train_examples": None}
+SFT_SETTINGS = {
+    "sft": {"epochs": 10, "max_steps": 40, "lr": 3e-3, "batch_size": 16},
+    "logging_steps": 2,
+    "progress": False,
+    "max_train_examples": None,
+}
 _RUNS: dict[str, object] = {}
 
 

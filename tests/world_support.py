@@ -57,9 +57,16 @@ def any_states(draw: st.DrawFn) -> States:
     target = draw(st.sampled_from(TARGETS))
     winner, loser = draw(st.permutations(VALUES))[:2]
     return States(
-        direction=draw(st.sampled_from(DIRECTIONS)), strength=draw(st.sampled_from(STRENGTHS)), target=target,
-        emotion=draw(st.sampled_from(list(EMOTIONS))), intensity=draw(st.sampled_from(INTENSITIES)),
-        emotion_target=draw(st.sampled_from([POSTER, target])), belief=draw(st.sampled_from(list(BELIEFS))),
-        winner=winner, loser=loser, goal=draw(st.sampled_from(GOALS)), tone=draw(st.sampled_from(TONES)),
+        direction=draw(st.sampled_from(DIRECTIONS)),
+        strength=draw(st.sampled_from(STRENGTHS)),
+        target=target,
+        emotion=draw(st.sampled_from(list(EMOTIONS))),
+        intensity=draw(st.sampled_from(INTENSITIES)),
+        emotion_target=draw(st.sampled_from([POSTER, target])),
+        belief=draw(st.sampled_from(list(BELIEFS))),
+        winner=winner,
+        loser=loser,
+        goal=draw(st.sampled_from(GOALS)),
+        tone=draw(st.sampled_from(TONES)),
         structure=draw(st.sampled_from(STRUCTURES)),
     )

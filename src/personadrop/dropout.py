@@ -19,6 +19,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from personadrop.errors import ConditionError
@@ -44,7 +45,11 @@ class MaskKey:
         out: list[int] = []
         block = 0
         while len(out) < n:
-            out += memoryview(hashlib.blake2b(base + block.to_bytes(4, "little"), digest_size=64).digest()).cast("I").tolist()
+            out += (
+                memoryview(hashlib.blake2b(base + block.to_bytes(4, "little"), digest_size=64).digest())
+                .cast("I")
+                .tolist()
+            )
             block += 1
         del out[n:]
         return out
@@ -105,6 +110,22 @@ class Policy(ABC):
     def hides_text(self) -> bool:
         return False
 
+    # What a condition is, for tables and figures: ask the policy, never its name.
+    @property
+    def is_full(self) -> bool:
+        """Shows everything (``full``)."""
+        return False
+
+    @property
+    def single_field(self) -> str | None:
+        """The one field this condition shows (``only:values`` -> ``values``); None for anything else."""
+        return None
+
+    @property
+    def item_p(self) -> float | None:
+        """The item-dropout probability of a pure item-dropout condition (``items:0.9`` -> 0.9); else None."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -112,6 +133,10 @@ class Policy(ABC):
 @dataclass(frozen=True, repr=False)
 class Full(Policy):
     name = "full"
+
+    @property
+    def is_full(self) -> bool:
+        return True
 
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         return masks
@@ -138,6 +163,10 @@ class KeepOnly(Policy):
     @property
     def name(self) -> str:  # type: ignore[override]
         return "only:" + "+".join(self.fields)
+
+    @property
+    def single_field(self) -> str | None:
+        return self.fields[0] if len(self.fields) == 1 else None
 
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         keep = set(self.fields)
@@ -182,7 +211,9 @@ class FieldDropout(Policy):
         if self.min_keep < 0:
             raise ConditionError(f"min_keep must be >= 0, got {self.min_keep}")
         if self.mode not in ("independent", "fixed_count"):
-            raise ConditionError(f"field dropout mode must be 'independent' or 'fixed_count', got {self.mode!r}")
+            raise ConditionError(
+                f"field dropout mode must be 'independent' or 'fixed_count', got {self.mode!r}"
+            )
         if self.mode == "fixed_count" and self.per_field:
             raise ConditionError("per_field probabilities need mode='independent'")
 
@@ -221,7 +252,9 @@ class FieldDropout(Policy):
             return min(math.floor(self.p * n + 0.5), n - m) / n
         if self.per_field:
             raise ValueError("expected_hide_rate is defined for a single p")
-        hidden = sum(min(k, n - m) * math.comb(n, k) * self.p**k * (1 - self.p) ** (n - k) for k in range(n + 1))
+        hidden = sum(
+            min(k, n - m) * math.comb(n, k) * self.p**k * (1 - self.p) ** (n - k) for k in range(n + 1)
+        )
         return hidden / n
 
 
@@ -245,6 +278,10 @@ class ItemDropout(Policy):
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"items:{_fmt(self.p)}"
+
+    @property
+    def item_p(self) -> float | None:
+        return self.p
 
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         # Draws cover every item of the persona in order, whatever is visible, so that masks for
@@ -319,13 +356,20 @@ def parse_condition(name: str, known_fields: Iterable[str] = FIELD_NAMES) -> Pol
     """
     if not isinstance(name, str) or not name.strip():
         raise ConditionError(f"empty condition name; valid forms: {', '.join(CONDITION_FORMS)}")
+    return _parse(name, tuple(known_fields))
+
+
+@lru_cache(maxsize=1024)
+def _parse(name: str, known: tuple[str, ...]) -> Policy:
+    # Policies are immutable, so one parsed object can serve every caller of the same name.
     parts = [part.strip().lower() for part in name.split(",")]
-    policies = [_parse_one(part, name, tuple(known_fields)) for part in parts]
+    policies = [_parse_one(part, name, known) for part in parts]
     return policies[0] if len(policies) == 1 else Compose(*policies)
 
 
 def parse_conditions(spec: str | Sequence[str], known_fields: Iterable[str] = FIELD_NAMES) -> list[Policy]:
-    """Parse a list of names, or a whitespace/semicolon separated string of them; keeps order, drops repeats."""
+    """Parse a list of names, or a whitespace/semicolon separated string of them; keeps order, drops
+    repeats."""
     names = spec.replace(";", " ").split() if isinstance(spec, str) else list(spec)
     out: dict[str, Policy] = {}
     for n in names:

@@ -89,7 +89,9 @@ class Persona:
         lines = tuple(tuple("  " + it for it in f.items) for f in self.fields)
         object.__setattr__(self, "_headers", headers)
         object.__setattr__(self, "_lines", lines)
-        object.__setattr__(self, "_blocks", tuple("\n".join((h, *ls)) for h, ls in zip(headers, lines, strict=True)))
+        object.__setattr__(
+            self, "_blocks", tuple("\n".join((h, *ls)) for h, ls in zip(headers, lines, strict=True))
+        )
         object.__setattr__(self, "_missing", tuple(h + " Missing" for h in headers))
 
     # ----------------------------------------------------------------- construction
@@ -208,7 +210,9 @@ def _parse(raw: Any) -> Persona:
             try:
                 raw = json.loads(stripped)
             except json.JSONDecodeError as err:
-                raise PersonaError(f"persona looks like JSON but does not parse ({err.msg} at char {err.pos})") from None
+                raise PersonaError(
+                    f"persona looks like JSON but does not parse ({err.msg} at char {err.pos})"
+                ) from None
             if not isinstance(raw, dict):
                 raise PersonaError(f"JSON persona must be an object, got {type(raw).__name__}")
         else:
@@ -298,7 +302,9 @@ def _keyed_items(name: str, values: Mapping[Any, Any]) -> tuple[str, ...]:
 
 def _clean_item(name: str, text: str) -> str:
     if len(text) > MAX_ITEM_CHARS:
-        raise PersonaError(f"an item is {len(text):,} characters; the limit is {MAX_ITEM_CHARS:,}", field=name)
+        raise PersonaError(
+            f"an item is {len(text):,} characters; the limit is {MAX_ITEM_CHARS:,}", field=name
+        )
     if _CONTROL.search(text):
         raise PersonaError("an item contains control characters", field=name)
     # One item per rendered line: inner newlines and tabs become spaces.

@@ -1,4 +1,5 @@
-"""Layered settings, shared by the world, training and study configs: read a mapping, merge layers, name errors."""
+"""Layered settings, shared by the world, training and study configs: read a mapping, merge layers, name
+errors."""
 
 from __future__ import annotations
 

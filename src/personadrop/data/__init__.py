@@ -1,7 +1,8 @@
 """Examples and the files they come from: HUMANUAL rows, synthetic worlds, training exports."""
 
 from personadrop.data.example import STATE_DIMENSIONS, TARGET_SPEAKER, Example, Turn
-from personadrop.data.humanual import BadRow, LoadedExamples, example_to_row, load_examples, write_jsonl
+from personadrop.data.humanual import BadRow, LoadedExamples, load_examples, write_jsonl
+from personadrop.data.rows import example_from_row, example_to_row
 
 __all__ = [
     "STATE_DIMENSIONS",
@@ -10,6 +11,7 @@ __all__ = [
     "Example",
     "LoadedExamples",
     "Turn",
+    "example_from_row",
     "example_to_row",
     "load_examples",
     "write_jsonl",

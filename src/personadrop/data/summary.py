@@ -14,7 +14,9 @@ def describe(data: LoadedExamples) -> dict[str, Any]:
     """Rows, users, posts, splits, persona fields present and items per field, and bad rows."""
     examples = data.examples
     structured = [e.persona for e in examples if not e.persona.is_text]
-    field_names = list(FIELD_NAMES) + sorted({f.name for p in structured for f in p.fields} - set(FIELD_NAMES))
+    field_names = list(FIELD_NAMES) + sorted(
+        {f.name for p in structured for f in p.fields} - set(FIELD_NAMES)
+    )
     fields: dict[str, dict[str, float]] = {}
     for name in field_names:
         counts = [len(f.items) for p in structured for f in p.fields if f.name == name]

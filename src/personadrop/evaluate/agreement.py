@@ -12,8 +12,9 @@ from personadrop.evaluate.directory import EvaluationDir
 from personadrop.judges.base import JudgeRequest
 
 
-def agreement_requests(ev: EvaluationDir, dimensions: Sequence[str], *, max_groups: int | None = None,
-                       seed: int = 0) -> list[JudgeRequest]:
+def agreement_requests(
+    ev: EvaluationDir, dimensions: Sequence[str], *, max_groups: int | None = None, seed: int = 0
+) -> list[JudgeRequest]:
     """One request per (condition, example, dimension) holding the stored replies of every variant.
 
     ``max_groups`` keeps a seeded sample of (condition, example) groups, to bound what an LLM judge costs.
@@ -28,13 +29,24 @@ def agreement_requests(ev: EvaluationDir, dimensions: Sequence[str], *, max_grou
     if max_groups is not None and len(keys) > max_groups:
         keys = sorted(random.Random(seed).sample(keys, max_groups))
     wanted = {example_id for _, example_id in keys}
-    examples = {e.id: e for e in load_examples(ev.meta["data"], split=ev.meta.get("split")).examples if e.id in wanted}
+    examples = {
+        e.id: e for e in load_examples(ev.meta["data"], split=ev.meta.get("split")).examples if e.id in wanted
+    }
     missing = wanted - set(examples)
     if missing:
-        raise DataError(f"{len(missing)} evaluated examples are no longer in {ev.meta['data']} (e.g. {sorted(missing)[0]})")
+        raise DataError(
+            f"{len(missing)} evaluated examples are no longer in {ev.meta['data']} (e.g. "
+            f"{sorted(missing)[0]})"
+        )
     return [
-        JudgeRequest(example_id, examples[example_id].context_text(), examples[example_id].response,
-                     tuple(groups[(condition, example_id)]), dim, examples[example_id].states)
+        JudgeRequest(
+            example_id,
+            examples[example_id].context_text(),
+            examples[example_id].response,
+            tuple(groups[(condition, example_id)]),
+            dim,
+            examples[example_id].states,
+        )
         for condition, example_id in keys
         for dim in dimensions
     ]

@@ -1,4 +1,5 @@
-"""An evaluation directory: what was evaluated (``evaluation.json``), on which examples, and the results store.
+"""An evaluation directory: what was evaluated (``evaluation.json``), on which examples, and the results
+store.
 
 Layout::
 
@@ -51,12 +52,17 @@ class EvaluationDir:
             changed = [k for k in _FIXED if old.get(k) != new_meta.get(k)]
             if changed:
                 raise ConfigError(
-                    f"{path} holds an evaluation with different {', '.join(changed)}; use another --out directory"
+                    f"{path} holds an evaluation with different {', '.join(changed)}; use another --out "
+                    f"directory"
                 )
             # New conditions or variants extend the evaluation; old ones stay listed.
-            new_meta["conditions"] = list(dict.fromkeys([*old.get("conditions", []), *new_meta.get("conditions", [])]))
+            new_meta["conditions"] = list(
+                dict.fromkeys([*old.get("conditions", []), *new_meta.get("conditions", [])])
+            )
             new_meta["variants"] = {**old.get("variants", {}), **new_meta.get("variants", {})}
-        records = {e.id: {"user_id": e.user_id, "post_id": e.post_id, "unseen_user": e.unseen_user} for e in examples}
+        records = {
+            e.id: {"user_id": e.user_id, "post_id": e.post_id, "unseen_user": e.unseen_user} for e in examples
+        }
         if (path / EXAMPLES).exists():
             records = {**json.loads((path / EXAMPLES).read_text()), **records}
         _write_json(path / META, new_meta)
@@ -68,9 +74,15 @@ class EvaluationDir:
         """Open an existing evaluation directory for reporting."""
         path = Path(path)
         if not (path / META).exists():
-            raise DataError(f"{path} is not an evaluation directory (no {META}); run `personadrop evaluate` first")
-        return cls(path, json.loads((path / META).read_text()), json.loads((path / EXAMPLES).read_text()),
-                   ResultsStore(path))
+            raise DataError(
+                f"{path} is not an evaluation directory (no {META}); run `personadrop evaluate` first"
+            )
+        return cls(
+            path,
+            json.loads((path / META).read_text()),
+            json.loads((path / EXAMPLES).read_text()),
+            ResultsStore(path),
+        )
 
     @property
     def judge_name(self) -> str:
@@ -94,9 +106,7 @@ class EvaluationDir:
         """The ``judge`` block of summary.json; failures are counted from the stored scores."""
         judge = judge or self.judge_name
         usage = self.usage().get(judge, {})
-        failures = sum(
-            math.isnan(v) for row in self.store.score_rows(judge) for v in row.scores.values()
-        )
+        failures = sum(math.isnan(v) for row in self.store.score_rows(judge) for v in row.scores.values())
         block: dict[str, Any] = {"name": judge}
         for key in ("calls", "cache_hits", "input_tokens", "output_tokens"):
             block[key] = int(usage.get(key, 0))

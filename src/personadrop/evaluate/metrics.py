@@ -15,20 +15,31 @@ from typing import Any
 
 import numpy as np
 
+from personadrop.dropout import parse_condition
+from personadrop.errors import ConditionError
 from personadrop.evaluate.store import ScoreRow
 from personadrop.judges.base import DIMENSIONS
+from personadrop.variants import CEILING, GAINS
 
 FULL = "full"
-SINGLE_FIELD_MEAN = "only:*"  # per example, the mean over the single-field conditions present
-CEILING_VARIANT = "bayes"
-#: The comparisons the seed reports, as (variant, baseline).
-DEFAULT_GAINS: tuple[tuple[str, str], ...] = (
-    ("grpo+fd", "grpo"),
-    ("humanlm+fd", "humanlm"),
-    ("humanlm+fd", "grpo"),
-    ("humanlm", "grpo"),
-    ("grpo", "sft"),
-)
+#: Not a condition but an aggregate row: per example, the mean over the single-field conditions present.
+SINGLE_FIELD_MEAN = "only:*"
+
+
+def single_field_of(condition: str) -> str | None:
+    """The one field a condition (by name) shows, or None (also for the aggregate and unknown names)."""
+    try:
+        return parse_condition(condition).single_field
+    except ConditionError:
+        return None
+
+
+def item_p_of(condition: str) -> float | None:
+    """The item-dropout probability of a pure item-dropout condition (by name), else None."""
+    try:
+        return parse_condition(condition).item_p
+    except ConditionError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,8 @@ class Bootstrap:
 
 
 class ScoreTable:
-    """Scores of one judge as arrays: ``values[dimension][variant][condition]`` aligned with ``example_ids``."""
+    """Scores of one judge as arrays: ``values[dimension][variant][condition]`` aligned with
+    ``example_ids``."""
 
     def __init__(self, rows: Iterable[ScoreRow], unseen_users: Mapping[str, bool]):
         rows = list(rows)
@@ -105,7 +117,7 @@ class ScoreTable:
                 if r.condition not in per_condition:
                     per_condition[r.condition] = np.full(n, np.nan)
                 per_condition[r.condition][index[r.example_id]] = r.scores.get(d, np.nan)
-        self.single_fields = [c for c in self.conditions if c.startswith("only:") and "+" not in c and "," not in c]
+        self.single_fields = [c for c in self.conditions if single_field_of(c) is not None]
         if self.single_fields:
             for d in self.dimensions:
                 for v in self.variants:
@@ -115,7 +127,9 @@ class ScoreTable:
                             warnings.simplefilter("ignore", RuntimeWarning)
                             self.values[d][v][SINGLE_FIELD_MEAN] = np.nanmean(np.vstack(stacked), axis=0)
 
-    def get(self, variant: str, condition: str, dimension: str = "response", subset: np.ndarray | None = None) -> np.ndarray:
+    def get(
+        self, variant: str, condition: str, dimension: str = "response", subset: np.ndarray | None = None
+    ) -> np.ndarray:
         values = self.values.get(dimension, {}).get(variant, {}).get(condition)
         if values is None:
             values = np.full(len(self.example_ids), np.nan)
@@ -131,10 +145,12 @@ def summarize(
     *,
     seed: int = 0,
     resamples: int = 2000,
-    gains: Sequence[tuple[str, str]] = DEFAULT_GAINS,
-    ceiling_variant: str = CEILING_VARIANT,
+    gains: Sequence[tuple[str, str]] = GAINS,
+    ceiling_variant: str = CEILING,
 ) -> dict[str, Any]:
-    """The metric blocks of summary.json (see DESIGN.md): scores, retention, dimensions, gains, ceiling, by_user.
+    """The metric blocks of summary.json: scores, retention, dimensions, gains, ceiling, by_user (README,
+    "Reading
+    the numbers").
 
     ``unseen_users`` maps each evaluated example id to whether its user is absent from training; rows of
     other examples are ignored.
@@ -169,10 +185,7 @@ def summarize(
             }
 
     dimensions = {
-        v: {
-            c: {d: _nanmean(table.get(v, c, d)) for d in table.dimensions}
-            for c in table.conditions_of(v)
-        }
+        v: {c: {d: _nanmean(table.get(v, c, d)) for d in table.dimensions} for c in table.conditions_of(v)}
         for v in table.variants
     }
     ceiling: dict[str, float] = {}
@@ -193,7 +206,9 @@ def summarize(
     }
 
 
-def _single_field_block(table: ScoreTable, retention: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+def _single_field_block(
+    table: ScoreTable, retention: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, Any]]:
     out = {}
     for v in table.variants:
         fields = [c for c in table.single_fields if c in retention[v]]
@@ -204,7 +219,7 @@ def _single_field_block(table: ScoreTable, retention: Mapping[str, Mapping[str, 
             "retention_min": round(min(values), 6),
             "retention_max": round(max(values), 6),
             "retention_of_mean": retention[v].get(SINGLE_FIELD_MEAN),
-            "best_field": max(fields, key=lambda c: _nanmean(table.get(v, c))).split(":", 1)[1],
+            "best_field": single_field_of(max(fields, key=lambda c: _nanmean(table.get(v, c)))),
         }
     return out
 

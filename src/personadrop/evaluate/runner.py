@@ -2,7 +2,7 @@
 
 Two stages, each resumable from the store:
 
-1. generate: each variant writes a reply for each example under each condition. The mask is keyed by
+1. generate: each simulator writes a reply for each example under each condition. The mask is keyed by
    (seed, example id, epoch 0), so every variant sees exactly the same persona under a condition.
 2. judge: replies are grouped by (condition, example) across variants, and each group is one judge request
    per dimension, so an LLM judge compares the variants' replies side by side in one call and a study
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.progress import (
@@ -31,20 +31,13 @@ from rich.progress import (
 from personadrop.data.example import Example
 from personadrop.dropout import MaskKey, Policy
 from personadrop.evaluate.store import Generation, ResultsStore, ScoreRow
-from personadrop.judges.base import DIMENSIONS, Judge, JudgeRequest
+from personadrop.evaluate.task import EvalTask
+from personadrop.judges.base import Judge, JudgeRequest
 from personadrop.models.base import SimulationItem, Simulator
 from personadrop.prompts import parse_output
 
 EVAL_EPOCH = 0
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named simulator and the task it answers (``states+response`` for HumanLM variants)."""
-
-    name: str
-    simulator: Simulator
-    task: str = "response"
+GENERATION_CHUNK = 512  # items handed to a simulator at once; a resumed run redoes whole chunks
 
 
 @dataclass(frozen=True)
@@ -67,99 +60,113 @@ class GridPlan:
         return self.judge_groups_todo * self.dimensions
 
 
-def plan_grid(
-    store: ResultsStore, variants: Sequence[str], conditions: Sequence[Policy], examples: Sequence[Example],
-    judge_name: str, dimensions: Sequence[str] = DIMENSIONS,
-) -> GridPlan:
-    keys = [(v, c.name, e.id) for v in variants for c in conditions for e in examples]
+def plan_grid(store: ResultsStore, variants: Sequence[str], task: EvalTask, judge_name: str) -> GridPlan:
+    keys = [(v, c.name, e.id) for v in variants for c in task.conditions for e in task.examples]
     groups = {(c, e) for v, c, e in keys if not store.has_scores((v, c, e), judge_name)}
     return GridPlan(
         variants=len(variants),
-        conditions=len(conditions),
-        examples=len(examples),
-        dimensions=len(dimensions),
+        conditions=len(task.conditions),
+        examples=len(task.examples),
+        dimensions=len(task.dimensions),
         generations_todo=sum(not store.has_generation(k) for k in keys),
         judge_groups_todo=len(groups),
     )
 
 
+def grid_chunks(task: EvalTask, size: int = GENERATION_CHUNK) -> list[list[tuple[Policy, Example]]]:
+    """The grid in fixed chunks, ordered by condition (whose prompts are alike).
+
+    A chunk is redone whole when any of its rows is missing, so a resumed run feeds a simulator exactly
+    the batches an uninterrupted one would: batched generation, whose numerics depend on batch shape,
+    then gives the same replies.
+    """
+    grid = [(c, e) for c in task.conditions for e in task.examples]
+    return [grid[i : i + size] for i in range(0, len(grid), size)]
+
+
 def run_grid(
     store: ResultsStore,
-    variants: Sequence[Variant],
-    conditions: Sequence[Policy],
-    examples: Sequence[Example],
+    simulators: Mapping[str, Simulator],
+    task: EvalTask,
     judge: Judge,
     *,
-    seed: int,
-    dimensions: Sequence[str] = DIMENSIONS,
-    batch_size: int = 512,
+    batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
     progress: bool = True,
-    on_batch: Callable[[], None] | None = None,
 ) -> None:
-    """Generate and judge whatever the store does not hold yet. ``on_batch`` runs after each stored batch.
+    """Generate and judge whatever the store does not hold yet.
 
-    ``batch_size`` items go to the simulator at a time (it may split them further); larger chunks let it
-    group prompts of similar length, and the grid is ordered by condition, whose prompts are alike.
+    ``simulators`` maps the names results are stored under to simulators; each answers its own
+    ``inference_task``. ``batch_size`` items go to a simulator at a time (it may split them further).
     """
-    by_id = {e.id: e for e in examples}
-    grid = [(c, e) for c in conditions for e in examples]
+    chunks = grid_chunks(task, batch_size)
     with _progress(progress) as bar:
-        for variant in variants:
-            task = bar.add_task(f"generate {variant.name}", total=len(grid))
-            # Fixed chunks of the whole grid, redone whole when any row is missing: a resumed run feeds the
-            # simulator exactly the batches an uninterrupted one would, so batched generation (whose
-            # numerics depend on batch shape) gives the same replies.
-            for start in range(0, len(grid), batch_size):
-                chunk = grid[start : start + batch_size]
-                if any(not store.has_generation((variant.name, c.name, e.id)) for c, e in chunk):
-                    store.add_generations(_generate(variant, chunk, seed))
-                    if on_batch:
-                        on_batch()
-                bar.advance(task, len(chunk))
-
-        groups: dict[tuple[str, str], list[Generation]] = defaultdict(list)
-        wanted = {v.name for v in variants}
-        names = {c.name for c in conditions}
-        for g in store.generations.values():
-            if g.variant in wanted and g.condition in names and g.example_id in by_id and not store.has_scores(g.key, judge.name):
-                groups[(g.condition, g.example_id)].append(g)
-        ordered = sorted(groups.items())
-        task = bar.add_task(f"judge ({judge.name})", total=sum(len(gs) for _, gs in ordered))
-        for start in range(0, len(ordered), judge_batch_size):
-            batch = ordered[start : start + judge_batch_size]
-            store.add_scores(_judge(batch, by_id, judge, dimensions))
-            bar.advance(task, sum(len(gs) for _, gs in batch))
-            if on_batch:
-                on_batch()
+        for name, simulator in simulators.items():
+            bar_id = bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks))
+            for chunk in chunks:
+                if any(not store.has_generation((name, c.name, e.id)) for c, e in chunk):
+                    store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
+                bar.advance(bar_id, len(chunk))
+        judge_missing(store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar)
 
 
-def _generate(variant: Variant, batch: Sequence[tuple[Policy, Example]], seed: int) -> list[Generation]:
-    items = [SimulationItem(e, c(e.persona, MaskKey(seed, e.id, EVAL_EPOCH)), variant.task) for c, e in batch]
-    outputs = variant.simulator.generate(items)
+def generate_chunk(
+    name: str, simulator: Simulator, chunk: Sequence[tuple[Policy, Example]], seed: int
+) -> list[Generation]:
+    """One chunk of the grid generated by ``simulator`` (stored under ``name``)."""
+    task = simulator.inference_task
+    items = [SimulationItem(e, c(e.persona, MaskKey(seed, e.id, EVAL_EPOCH)), task) for c, e in chunk]
+    outputs = simulator.generate(items)
     if len(outputs) != len(items):
-        raise RuntimeError(f"simulator {variant.name} returned {len(outputs)} outputs for {len(items)} items")
+        raise RuntimeError(f"simulator {name} returned {len(outputs)} outputs for {len(items)} items")
     return [
-        Generation(variant.name, c.name, e.id, out, parse_output(out, variant.task), item.visible.visibility())
-        for (c, e), item, out in zip(batch, items, outputs, strict=True)
+        Generation(name, c.name, e.id, out, parse_output(out, task), item.visible.visibility())
+        for (c, e), item, out in zip(chunk, items, outputs, strict=True)
     ]
 
 
-def _judge(
-    groups: Sequence[tuple[tuple[str, str], list[Generation]]],
-    by_id: dict[str, Example],
+def judge_missing(
+    store: ResultsStore,
+    names: Sequence[str],
+    task: EvalTask,
     judge: Judge,
-    dimensions: Sequence[str],
+    *,
+    judge_batch_size: int = 64,
+    bar: Progress | None = None,
+) -> None:
+    """Judge every stored generation of ``names`` in ``task`` that has no score from ``judge`` yet."""
+    wanted, conditions = set(names), set(task.condition_names)
+    groups: dict[tuple[str, str], list[Generation]] = defaultdict(list)
+    for g in store.generations.values():
+        if (
+            g.variant in wanted
+            and g.condition in conditions
+            and g.example_id in task.by_id
+            and not store.has_scores(g.key, judge.name)
+        ):
+            groups[(g.condition, g.example_id)].append(g)
+    ordered = sorted(groups.items())
+    bar_id = bar.add_task(f"judge ({judge.name})", total=sum(len(gs) for _, gs in ordered)) if bar else None
+    for start in range(0, len(ordered), judge_batch_size):
+        batch = ordered[start : start + judge_batch_size]
+        store.add_scores(_judge(batch, task, judge))
+        if bar is not None and bar_id is not None:
+            bar.advance(bar_id, sum(len(gs) for _, gs in batch))
+
+
+def _judge(
+    groups: Sequence[tuple[tuple[str, str], list[Generation]]], task: EvalTask, judge: Judge
 ) -> list[ScoreRow]:
     requests: list[JudgeRequest] = []
-    slots: list[tuple[list[Generation], list[str], int]] = []  # per group: its generations, unique replies, first request
+    slots: list[
+        tuple[list[Generation], list[str], int]
+    ] = []  # per group: its generations, unique replies, first request
     for (_, example_id), gens in groups:
-        ex = by_id[example_id]
         replies = list(dict.fromkeys(g.reply for g in gens if g.reply is not None))
         slots.append((gens, replies, len(requests)))
         if replies:
             requests.extend(
-                JudgeRequest(ex.id, ex.context_text(), ex.response, tuple(replies), dim, ex.states) for dim in dimensions
+                JudgeRequest.about(task.by_id[example_id], replies, dim) for dim in task.dimensions
             )
     scores = judge.score(requests) if requests else []
     rows = []
@@ -167,9 +174,11 @@ def _judge(
         position = {reply: i for i, reply in enumerate(replies)}
         for g in gens:
             if g.reply is None:
-                values = dict.fromkeys(dimensions, 0.0)  # the simulator failed to answer: a real zero
+                values = dict.fromkeys(task.dimensions, 0.0)  # the simulator failed to answer: a real zero
             else:
-                values = {dim: _clip(scores[first + d][position[g.reply]]) for d, dim in enumerate(dimensions)}
+                values = {
+                    dim: _clip(scores[first + d][position[g.reply]]) for d, dim in enumerate(task.dimensions)
+                }
             rows.append(ScoreRow(g.variant, g.condition, g.example_id, judge.name, values))
     return rows
 

@@ -9,7 +9,8 @@ Two files in the evaluation directory:
 
 Rows are appended in batches and flushed to disk, so a killed run loses at most the batch in flight; a torn
 last line (a kill in mid-write) is ignored on reading. A re-run skips every key already present, which is
-what makes "no row lost, none judged twice" hold.
+what makes "no row lost, none judged twice" hold. A store without a directory lives in memory only (quick
+checks, the ceiling table).
 """
 
 from __future__ import annotations
@@ -55,32 +56,48 @@ class ScoreRow:
 
 
 class ResultsStore:
-    """Generations and scores of one evaluation directory."""
+    """Generations and scores of one evaluation directory (or, with ``directory`` None, in memory)."""
 
-    def __init__(self, directory: str | Path):
-        self.directory = Path(directory)
+    def __init__(self, directory: str | Path | None):
+        self.directory = Path(directory) if directory is not None else None
+        self.generations: dict[Key, Generation] = {}
+        self.scores: dict[tuple[str, str, str, str], ScoreRow] = {}
+        if self.directory is None:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.generations_path = self.directory / "generations.jsonl"
-        self.scores_path = self.directory / "scores.jsonl"
         for path in (self.generations_path, self.scores_path):
             _drop_torn_tail(path)
-        self.generations: dict[Key, Generation] = {
+        self.generations = {
             g.key: g for g in (Generation(**row) for row in _read_rows(self.generations_path))
         }
-        self.scores: dict[tuple[str, str, str, str], ScoreRow] = {}
         for row in _read_rows(self.scores_path):
             s = ScoreRow(**{**row, "scores": {k: _from_json(v) for k, v in row["scores"].items()}})
             self.scores[(*s.key, s.judge)] = s
 
+    @property
+    def generations_path(self) -> Path:
+        assert self.directory is not None
+        return self.directory / "generations.jsonl"
+
+    @property
+    def scores_path(self) -> Path:
+        assert self.directory is not None
+        return self.directory / "scores.jsonl"
+
     # ------------------------------------------------------------------ writing
     def add_generations(self, rows: Iterable[Generation]) -> None:
         rows = [r for r in rows if r.key not in self.generations]
-        _append(self.generations_path, (asdict(r) for r in rows))
+        if self.directory is not None:
+            _append(self.generations_path, (asdict(r) for r in rows))
         self.generations.update((r.key, r) for r in rows)
 
     def add_scores(self, rows: Iterable[ScoreRow]) -> None:
         rows = [r for r in rows if (*r.key, r.judge) not in self.scores]
-        _append(self.scores_path, ({**asdict(r), "scores": {k: _to_json(v) for k, v in r.scores.items()}} for r in rows))
+        if self.directory is not None:
+            _append(
+                self.scores_path,
+                ({**asdict(r), "scores": {k: _to_json(v) for k, v in r.scores.items()}} for r in rows),
+            )
         self.scores.update(((*r.key, r.judge), r) for r in rows)
 
     # ------------------------------------------------------------------ reading
@@ -125,7 +142,9 @@ def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: corrupt results row ({err.msg}); remove the line to redo it") from None
+                raise DataError(
+                    f"{path}:{lineno}: corrupt results row ({err.msg}); remove the line to redo it"
+                ) from None
 
 
 def _to_json(value: float) -> float | None:

@@ -42,7 +42,9 @@ class AgreementReport:
     judge_a: str
     judge_b: str
     rows: tuple[DimensionAgreement, ...]
-    usage: dict[str, dict[str, object]] = field(default_factory=dict)  # {"judge_a": summary(), "judge_b": ...}
+    usage: dict[str, dict[str, object]] = field(
+        default_factory=dict
+    )  # {"judge_a": summary(), "judge_b": ...}
 
     def row(self, dimension: str) -> DimensionAgreement:
         for r in self.rows:
@@ -52,14 +54,17 @@ class AgreementReport:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: NaN becomes None, since JSON has no NaN."""
+
         def clean(v: object) -> object:
             return None if isinstance(v, float) and math.isnan(v) else v
 
         return {
             "judge_a": self.judge_a,
             "judge_b": self.judge_b,
-            "dimensions": {r.dimension: {k: clean(v) for k, v in asdict(r).items() if k != "dimension"}
-                           for r in self.rows},
+            "dimensions": {
+                r.dimension: {k: clean(v) for k, v in asdict(r).items() if k != "dimension"}
+                for r in self.rows
+            },
             "usage": self.usage,
         }
 
@@ -71,12 +76,29 @@ class AgreementReport:
             return "-" if math.isnan(v) else f"{v:.3f}"
 
         t = Table(title=f"judge agreement: {self.judge_a} vs {self.judge_b}", title_justify="left")
-        for col in ("dimension", "n", "dropped", "pearson", "spearman", "MAE", f"mean {self.judge_a}",
-                    f"mean {self.judge_b}"):
+        for col in (
+            "dimension",
+            "n",
+            "dropped",
+            "pearson",
+            "spearman",
+            "MAE",
+            f"mean {self.judge_a}",
+            f"mean {self.judge_b}",
+        ):
             t.add_column(col, justify="left" if col == "dimension" else "right")
         for r in self.rows:
-            t.add_row(r.dimension, str(r.n), str(r.dropped), fmt(r.pearson), fmt(r.spearman), fmt(r.mae),
-                      fmt(r.mean_a), fmt(r.mean_b), style="bold" if r.dimension == POOLED else None)
+            t.add_row(
+                r.dimension,
+                str(r.n),
+                str(r.dropped),
+                fmt(r.pearson),
+                fmt(r.spearman),
+                fmt(r.mae),
+                fmt(r.mean_a),
+                fmt(r.mean_b),
+                style="bold" if r.dimension == POOLED else None,
+            )
         return t
 
 
@@ -95,8 +117,16 @@ def _row(dimension: str, pairs: list[tuple[float, float]]) -> DimensionAgreement
     pearson, spearman = _correlations(a, b)
     n = len(kept)
     mae = sum(abs(x - y) for x, y in kept) / n if n else math.nan
-    return DimensionAgreement(dimension, n, len(pairs) - n, pearson, spearman, mae,
-                              sum(a) / n if n else math.nan, sum(b) / n if n else math.nan)
+    return DimensionAgreement(
+        dimension,
+        n,
+        len(pairs) - n,
+        pearson,
+        spearman,
+        mae,
+        sum(a) / n if n else math.nan,
+        sum(b) / n if n else math.nan,
+    )
 
 
 def compare_scores(
@@ -122,7 +152,12 @@ def compare_scores(
 
 def judge_agreement(requests: Sequence[JudgeRequest], judge_a: Judge, judge_b: Judge) -> AgreementReport:
     """Score ``requests`` with both judges and report how far they agree, per dimension."""
-    report = compare_scores(requests, judge_a.score(requests), judge_b.score(requests),
-                            judge_a=judge_a.name, judge_b=judge_b.name)
-    return AgreementReport(report.judge_a, report.judge_b, report.rows,
-                           {"judge_a": judge_a.summary(), "judge_b": judge_b.summary()})
+    report = compare_scores(
+        requests, judge_a.score(requests), judge_b.score(requests), judge_a=judge_a.name, judge_b=judge_b.name
+    )
+    return AgreementReport(
+        report.judge_a,
+        report.judge_b,
+        report.rows,
+        {"judge_a": judge_a.summary(), "judge_b": judge_b.summary()},
+    )

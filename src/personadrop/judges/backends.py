@@ -109,7 +109,9 @@ class ChatBackend(ABC):
         self._timeout = timeout
 
     @abstractmethod
-    async def complete(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Completion:
+    async def complete(
+        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+    ) -> Completion:
         """Ask once; raise :class:`TransientFault`, :class:`CallRejected` or :class:`BackendUnusable`."""
 
     @abstractmethod
@@ -125,7 +127,9 @@ class AnthropicBackend(ChatBackend):
 
     name = "anthropic"
 
-    def __init__(self, model: str, *, api_key: str, base_url: str | None, timeout: float, structured: bool = True):
+    def __init__(
+        self, model: str, *, api_key: str, base_url: str | None, timeout: float, structured: bool = True
+    ):
         super().__init__(model, api_key=api_key, base_url=base_url, timeout=timeout)
         import anthropic
 
@@ -135,14 +139,19 @@ class AnthropicBackend(ChatBackend):
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
-    async def complete(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Completion:
+    async def complete(
+        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+    ) -> Completion:
         extra: dict[str, Any] = {}
         if self._structured:
             extra["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         try:
             msg = await self._client.messages.create(
-                model=self.model, max_tokens=max_tokens, system=system,
-                messages=[{"role": "user", "content": user}], **extra,
+                model=self.model,
+                max_tokens=max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": user}],
+                **extra,
             )
         except self._sdk.AnthropicError as e:
             raise classify(e, self._sdk, secret=self._api_key, what=f"anthropic:{self.model}") from None
@@ -183,7 +192,9 @@ class OpenAIBackend(ChatBackend):
         self._structured = structured
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
-    async def complete(self, system: str, user: str, schema: dict[str, object], max_tokens: int) -> Completion:
+    async def complete(
+        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+    ) -> Completion:
         extra: dict[str, Any] = {}
         if self._temperature is not None:
             extra["temperature"] = self._temperature
@@ -194,8 +205,10 @@ class OpenAIBackend(ChatBackend):
             }
         try:
             resp = await self._client.chat.completions.create(
-                model=self.model, max_completion_tokens=max_tokens,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}], **extra,
+                model=self.model,
+                max_completion_tokens=max_tokens,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                **extra,
             )
         except self._sdk.OpenAIError as e:
             raise classify(e, self._sdk, secret=self._api_key, what=f"openai:{self.model}") from None

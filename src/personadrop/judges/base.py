@@ -7,12 +7,11 @@ finally failed is NaN, never 0, so callers can leave it out of means and out of 
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from personadrop.data.example import STATE_DIMENSIONS
+from personadrop.data.example import STATE_DIMENSIONS, Example
 
 #: What a judge can score along: the reply as a whole, and each latent state dimension.
 DIMENSIONS: tuple[str, ...] = ("response", *STATE_DIMENSIONS)
@@ -31,7 +30,21 @@ class JudgeRequest:
 
     def __post_init__(self) -> None:
         if self.dimension not in DIMENSIONS:
-            raise ValueError(f"unknown judge dimension {self.dimension!r}; use one of {', '.join(DIMENSIONS)}")
+            raise ValueError(
+                f"unknown judge dimension {self.dimension!r}; use one of {', '.join(DIMENSIONS)}"
+            )
+
+    @classmethod
+    def about(cls, example: Example, generations: Sequence[str], dimension: str = "response") -> JudgeRequest:
+        """A request to score ``generations`` against ``example``'s real reply (and true states, if known)."""
+        return cls(
+            example.id,
+            example.context_text(),
+            example.response,
+            tuple(generations),
+            dimension,
+            example.states,
+        )
 
 
 @dataclass
@@ -74,7 +87,3 @@ class Judge(ABC):
     def summary(self) -> dict[str, object]:
         """The ``judge`` block of summary.json."""
         return {"name": self.name, **self.usage.as_dict()}
-
-
-def is_missing(score: float) -> bool:
-    return isinstance(score, float) and math.isnan(score)

@@ -37,8 +37,9 @@ def default_cache_dir() -> Path:
 
 def cache_key(fields: Mapping[str, object]) -> str:
     """SHA-256 of a canonical JSON of ``fields`` (sorted keys, no whitespace, UTF-8)."""
-    blob = json.dumps({"cache_schema": _SCHEMA_VERSION, **fields}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    blob = json.dumps(
+        {"cache_schema": _SCHEMA_VERSION, **fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -59,7 +59,9 @@ class EmbeddingJudge(Judge):
     def check_ready(self) -> None:
         path = self._path()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise ConfigError(f"the embedding judge's model directory {path} holds no sentence-transformers model")
+            raise ConfigError(
+                f"the embedding judge's model directory {path} holds no sentence-transformers model"
+            )
 
     def _encoder(self) -> Any:
         if self._model is None:
@@ -85,7 +87,10 @@ class EmbeddingJudge(Judge):
         # Encode each distinct text once: GRPO groups and repeated references share a lot.
         texts = list(dict.fromkeys(t for r in requests for t in (self._target(r), *r.generations)))
         vectors = self._encoder().encode(
-            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
             show_progress_bar=False,
         )
         row = {t: i for i, t in enumerate(texts)}

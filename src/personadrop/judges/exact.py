@@ -20,7 +20,9 @@ from personadrop.data.world.rubric import score
 from personadrop.judges.base import Judge, JudgeRequest
 
 
-def reference_truth(reference: str, states: Mapping[str, str] | None, dimension: str) -> dict[str, str] | None:
+def reference_truth(
+    reference: str, states: Mapping[str, str] | None, dimension: str
+) -> dict[str, str] | None:
     """The true slot values along ``dimension`` (all six for ``response``), or None if they cannot be read."""
     dims = tuple(DIMENSION_SLOTS) if dimension == "response" else (dimension,)
     truth: dict[str, str] = {}
@@ -55,5 +57,7 @@ class ExactJudge(Judge):
                 out.append([math.nan] * len(request.generations))
                 continue
             ref_words = len(request.reference.split())
-            out.append([score(request.dimension, parse_text(g or ""), truth, ref_words) for g in request.generations])
+            out.append(
+                [score(request.dimension, parse_text(g or ""), truth, ref_words) for g in request.generations]
+            )
         return out

@@ -38,11 +38,15 @@ class JudgePlan:
     def describe(self) -> str:
         """One line for a dry run."""
         if self.judge.split(":")[0] in LOCAL_JUDGES:
-            return f"judge {self.judge}: {self.generations:,} scores (a generation on one dimension), local, no API calls, no cost"
+            scores = f"{self.generations:,} scores (a generation on one dimension)"
+            return f"judge {self.judge}: {scores}, local, no API calls, no cost"
         cost = f"~${self.cost_usd:,.2f}" if self.priced else "cost unknown (no price for this model)"
         cached = f" ({self.cached:,} more already cached)" if self.cached else ""
-        return (f"judge {self.judge}: {self.generations:,} scores (a generation on one dimension) in {self.calls:,} calls{cached}, "
-                f"~{self.input_tokens:,} input + ~{self.output_tokens:,} output tokens, {cost}")
+        return (
+            f"judge {self.judge}: {self.generations:,} scores (a generation on one dimension) in "
+            f"{self.calls:,} calls{cached}, "
+            f"~{self.input_tokens:,} input + ~{self.output_tokens:,} output tokens, {cost}"
+        )
 
 
 def plan_cost(
@@ -67,8 +71,11 @@ def plan_cost(
     from personadrop.judges import make_judge
     from personadrop.judges.llm import LLMJudge, estimate_tokens, plan_jobs
 
-    generations = (sum(len(r.generations) for r in requests) if requests is not None
-                   else n_requests * generations_per_request)
+    generations = (
+        sum(len(r.generations) for r in requests)
+        if requests is not None
+        else n_requests * generations_per_request
+    )
     if spec.strip() in LOCAL_JUDGES:
         # Local judges need no planning, and building one (e.g. loading a model) is not free.
         return JudgePlan(spec.strip(), generations, 0, 0, 0, 0, 0.0, True)
@@ -94,7 +101,9 @@ def plan_cost(
         per_request = math.ceil(generations_per_request / size)
         for chunk in range(per_request):
             k = min(size, generations_per_request - chunk * size)
-            prompt = build_prompt("response", "x" * context_chars, "x" * reference_chars, ["x" * generation_chars] * k)
+            prompt = build_prompt(
+                "response", "x" * context_chars, "x" * reference_chars, ["x" * generation_chars] * k
+            )
             tokens_in += n_requests * (estimate_tokens(prompt.system) + estimate_tokens(prompt.user))
             tokens_out += n_requests * expected_answer_tokens(k)
         calls = n_requests * per_request

@@ -57,7 +57,9 @@ def _as_price(model: str, value: object) -> Price:
             return Price(float(value["input"]), float(value["output"]))
         except (TypeError, ValueError):
             pass
-    raise ConfigError(f"price of {model!r} must be {{input: USD, output: USD}} per million tokens, got {value!r}")
+    raise ConfigError(
+        f"price of {model!r} must be {{input: USD, output: USD}} per million tokens, got {value!r}"
+    )
 
 
 def load_prices(source: str | Path | Mapping[str, object] | None = None) -> dict[str, Price]:

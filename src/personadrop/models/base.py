@@ -1,7 +1,7 @@
 """The simulator seam: anything that writes a user's reply from an example and the persona it may see.
 
 A simulator never knows its judge. Trained models turn each item into chat messages with
-:func:`personadrop.prompts.simulator_messages`; the synthetic world's Bayes-optimal reference reads the
+:class:`personadrop.prompts.PromptBuilder`; the synthetic world's Bayes-optimal reference reads the
 visible persona directly. Both receive the persona already masked, so neither can see hidden fields.
 """
 
@@ -28,6 +28,8 @@ class Simulator(ABC):
     """Writes outputs for a batch of items, in order. Deterministic given its seed and the items."""
 
     name: str
+    #: The task an evaluator asks this simulator for its reply (``states+response`` for HumanLM models).
+    inference_task: str = "response"
 
     @abstractmethod
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:

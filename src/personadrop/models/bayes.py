@@ -12,14 +12,13 @@ condition is that condition's ceiling; for users seen in training a model can do
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from personadrop.data.example import STATE_DIMENSIONS, Example
+from personadrop.data.example import STATE_DIMENSIONS
 from personadrop.data.world.config import WorldConfig
 from personadrop.data.world.io import load_world_model
 from personadrop.data.world.model import COMMUNICATION_KEYS, EMOTION_KEYS, STANCE_KEYS, StateLaw, WorldModel
@@ -31,16 +30,25 @@ from personadrop.data.world.states import States
 from personadrop.data.world.vocab import GOALS, POSTER, WORLDVIEWS
 from personadrop.dropout import VisiblePersona
 from personadrop.errors import DataError
-from personadrop.judges.base import Judge
 from personadrop.models.base import SimulationItem, Simulator
-from personadrop.persona import FIELD_NAMES
+from personadrop.persona import Persona
 from personadrop.prompts import TASKS
 
-#: The field-informativeness conditions ``personadrop world`` reports.
-CEILING_CONDITIONS: tuple[str, ...] = ("full", "none", *(f"only:{f}" for f in FIELD_NAMES), "items:0.9")
 _TARGET = "sister"  # any target noun: the reference copies the post's, so which one does not change a rating
-_BASE = States("agree", "firmly", _TARGET, "anger", "moderate", POSTER, "trusting", "honesty", "loyalty",
-               "support", "blunt", "brief")
+_BASE = States(
+    "agree",
+    "firmly",
+    _TARGET,
+    "anger",
+    "moderate",
+    POSTER,
+    "trusting",
+    "honesty",
+    "loyalty",
+    "support",
+    "blunt",
+    "brief",
+)
 
 
 def _match_matrix(dim: str, outcomes: Sequence[dict[str, str]]) -> np.ndarray:
@@ -51,7 +59,11 @@ def _match_matrix(dim: str, outcomes: Sequence[dict[str, str]]) -> np.ndarray:
 
 def _emotion_outcome(key: tuple[str, str, str]) -> dict[str, str]:
     emotion, intensity, role = key
-    return {"emotion": emotion, "intensity": intensity, "emotion_target": POSTER if role == POSTER else _TARGET}
+    return {
+        "emotion": emotion,
+        "intensity": intensity,
+        "emotion_target": POSTER if role == POSTER else _TARGET,
+    }
 
 
 class BayesSimulator(Simulator):
@@ -65,26 +77,23 @@ class BayesSimulator(Simulator):
         self._emotion = _match_matrix("emotion", [_emotion_outcome(k) for k in EMOTION_KEYS])
         self._belief = _match_matrix("belief", [{"belief": w} for w in WORLDVIEWS])
         self._goal = _match_matrix("goal", [{"goal": g} for g in GOALS])
-        self._communication = _match_matrix("communication", [{"tone": t, "structure": s} for t, s in COMMUNICATION_KEYS])
-        self._cache: dict[str, dict[str, np.ndarray]] = {}
+        self._communication = _match_matrix(
+            "communication", [{"tone": t, "structure": s} for t, s in COMMUNICATION_KEYS]
+        )
+        # Keyed by the visible persona: many examples (and conditions) show a user the same way.
+        self._posterior = lru_cache(maxsize=50_000)(self._compute_posterior)
 
     @classmethod
     def from_data_dir(cls, data_dir: str | Path) -> BayesSimulator:
         """The reference for the world stored in ``data_dir`` (read from its world.json)."""
         return cls(load_world_model(data_dir))
 
-    def _posterior(self, visible: VisiblePersona) -> dict[str, np.ndarray]:
-        key = visible.render()
-        post = self._cache.get(key)
-        if post is None:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            post = self._cache[key] = self.world.posterior(visible.to_persona())
-        return post
+    def _compute_posterior(self, shown: Persona) -> dict[str, np.ndarray]:
+        return self.world.posterior(shown)
 
     def choose(self, visible: VisiblePersona, facts: PostFacts) -> tuple[States, dict[str, float]]:
         """The states to write, and the expected coverage of each dimension under the posterior."""
-        return self.choose_from_law(self.world.law(self._posterior(visible), facts), facts)
+        return self.choose_from_law(self.world.law(self._posterior(visible.to_persona()), facts), facts)
 
     def choose_from_law(self, law: StateLaw, facts: PostFacts) -> tuple[States, dict[str, float]]:
         """The expected-coverage-maximizing states under a predictive ``law`` of a reply to ``facts``."""
@@ -104,8 +113,20 @@ class BayesSimulator(Simulator):
         agree = law.agree >= 0.5
         picks["value"] = max(law.agree, 1.0 - law.agree)
         winner, loser = (facts.chosen, facts.sacrificed) if agree else (facts.sacrificed, facts.chosen)
-        states = States(direction, strength, facts.target, emotion, intensity,
-                        POSTER if role == POSTER else facts.target, belief, winner, loser, goal, tone, structure)
+        states = States(
+            direction,
+            strength,
+            facts.target,
+            emotion,
+            intensity,
+            POSTER if role == POSTER else facts.target,
+            belief,
+            winner,
+            loser,
+            goal,
+            tone,
+            structure,
+        )
         return states, picks
 
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:
@@ -116,68 +137,16 @@ class BayesSimulator(Simulator):
             raise ValueError(f"unknown task {item.task!r}; tasks are: {', '.join(TASKS)}")
         facts = read_post(item.example.context[0].content)
         if facts is None:
-            raise DataError(f"the bayes reference needs synthetic-world posts; example {item.example.id} is not one")
+            raise DataError(
+                f"the bayes reference needs synthetic-world posts; example {item.example.id} is not one"
+            )
         states, _ = self.choose(item.visible, facts)
         phrases = states.phrases()
         if item.task == "response":
             return realize_response(states)
         if item.task == "states+response":
-            return "".join(f"<{d}>{phrases[d]}</{d}>" for d in STATE_DIMENSIONS) + f"<response>{realize_response(states)}</response>"
+            return (
+                "".join(f"<{d}>{phrases[d]}</{d}>" for d in STATE_DIMENSIONS)
+                + f"<response>{realize_response(states)}</response>"
+            )
         return f"<{item.task}>{phrases[item.task]}</{item.task}>"
-
-
-# --------------------------------------------------------------------------- the ceiling
-@dataclass(frozen=True)
-class CeilingRow:
-    """The reference's mean exact-judge response score under one condition."""
-
-    condition: str
-    mean: float
-    n: int
-    unseen_mean: float  # over rows of users never seen in training (NaN if none)
-    unseen_n: int
-    scores: tuple[float, ...] = field(default=(), repr=False)  # per example, in order (NaN: not judged)
-
-    @property
-    def ci95(self) -> float:
-        """Half-width of a normal-approximation 95% interval of the mean."""
-        valid = [s for s in self.scores if not math.isnan(s)]
-        return 1.96 * float(np.std(valid, ddof=1)) / math.sqrt(len(valid)) if len(valid) > 1 else math.nan
-
-
-def ceiling_table(
-    examples: Sequence[Example],
-    simulator: BayesSimulator,
-    conditions: Sequence[str] = CEILING_CONDITIONS,
-    *,
-    judge: Judge | None = None,
-    seed: int = 0,
-    on_condition: Callable[[str], None] | None = None,
-) -> list[CeilingRow]:
-    """Mean response score of ``simulator`` per condition, with masks keyed like an evaluation (seed, id, 0).
-
-    ``judge`` defaults to the exact judge; ``on_condition`` is called after each condition (progress).
-    """
-    from personadrop.dropout import MaskKey, parse_condition
-    from personadrop.judges.base import JudgeRequest
-    from personadrop.prompts import parse_output
-
-    if judge is None:
-        from personadrop.judges.exact import ExactJudge
-
-        judge = ExactJudge()
-    rows = []
-    for name in conditions:
-        policy = parse_condition(name)
-        items = [SimulationItem(e, policy(e.persona, MaskKey(seed, e.id, 0))) for e in examples]
-        replies = [parse_output(o) or "" for o in simulator.generate(items)]
-        requests = [JudgeRequest(e.id, e.context_text(), e.response, (r,), "response", e.states)
-                    for e, r in zip(examples, replies, strict=True)]
-        scores = [s[0] for s in judge.score(requests)]
-        unseen = [s for s, e in zip(scores, examples, strict=True) if e.unseen_user and not math.isnan(s)]
-        valid = [s for s in scores if not math.isnan(s)]
-        rows.append(CeilingRow(policy.name, float(np.mean(valid)) if valid else math.nan, len(valid),
-                               float(np.mean(unseen)) if unseen else math.nan, len(unseen), tuple(scores)))
-        if on_condition is not None:
-            on_condition(policy.name)
-    return rows

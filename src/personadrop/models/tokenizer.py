@@ -1,4 +1,5 @@
-"""The embedded model's tokenizer: byte-level BPE learned from the training corpus, with a small chat template.
+"""The embedded model's tokenizer: byte-level BPE learned from the training corpus, with a small chat
+template.
 
 Byte-level BPE never meets an unknown symbol: any text (emoji, accents, markdown from real posts) falls
 back to single bytes, so generation on unseen text cannot fail, and decoding is lossless. The vocabulary
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from personadrop.data.example import Example
 from personadrop.dropout import Full, MaskKey
+from personadrop.errors import ConfigError
 from personadrop.prompts import TASKS, system_prompt
 
 PAD, END = "<|pad|>", "<|end|>"
@@ -53,7 +55,10 @@ def corpus_texts(examples: Iterable[Example]) -> Iterator[str]:
                 yield f"{turn.speaker}: {turn.content}"
         yield ex.response
         if ex.states:
-            yield "".join(f"<{k}>{v}</{k}>" for k, v in ex.states.items()) + f"<response>{ex.response}</response>"
+            yield (
+                "".join(f"<{k}>{v}</{k}>" for k, v in ex.states.items())
+                + f"<response>{ex.response}</response>"
+            )
 
 
 def build_tokenizer(texts: Iterable[str], vocab_size: int = 2048, min_frequency: int = 2):
@@ -94,9 +99,24 @@ def save_tokenizer(tokenizer, directory: str | Path) -> Path:
 
 
 def load_tokenizer(directory: str | Path):
-    """Load a tokenizer saved with :func:`save_tokenizer` (or any local HF tokenizer); pads on the left."""
+    """Load a tokenizer saved with :func:`save_tokenizer` (or any local HF tokenizer with a chat template).
+
+    It pads on the left (decoder-only generation), with the end token where a checkpoint has no pad token.
+    """
     from transformers import AutoTokenizer
 
+    directory = Path(directory)
+    if not (directory / "tokenizer_config.json").is_file():
+        raise ConfigError(
+            f"{directory} holds no tokenizer (no tokenizer_config.json); give a run directory or a "
+            "local Hugging Face checkpoint"
+        )
     tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if tok.chat_template is None:
+        raise ConfigError(
+            f"the tokenizer in {directory} has no chat template; simulators are prompted with chat messages"
+        )
     return tok

@@ -17,49 +17,34 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from personadrop.persona import FIELD_NAMES, title_of
-
-COLORS = {
-    "sft": "#9e9e9e",
-    "grpo": "#8fb8de",
-    "grpo+fd": "#1f5f99",
-    "humanlm": "#f4b183",
-    "humanlm+fd": "#c0504d",
-    "bayes": "#222222",
-}
-LABELS = {"sft": "SFT", "grpo": "GRPO", "grpo+fd": "GRPO + FD", "humanlm": "HumanLM", "humanlm+fd": "HumanLM + FD",
-          "bayes": "Bayes-optimal (ceiling)"}
-CEILING = "bayes"
+from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, item_p_of, single_field_of
+from personadrop.persona import title_of
+from personadrop.variants import CEILING, DROPOUT_PAIRS, label, ordered
+from personadrop.variants import color as variant_color
 
 Summary = Mapping[str, Any]
 
 
-def label(variant: str) -> str:
-    return LABELS.get(variant, variant)
-
-
-def color(variant: str, index: int = 0) -> str:
-    return COLORS.get(variant, plt.get_cmap("tab10")(index % 10))
-
-
-def ordered(variants: Any) -> list[str]:
-    """Variants in reading order: the known ones as the seed lists them, then others as they came."""
-    known = list(COLORS)
-    return sorted(variants, key=lambda v: (known.index(v) if v in known else len(known), list(variants).index(v)))
+def color(variant: str, index: int = 0) -> Any:
+    return variant_color(variant) or plt.get_cmap("tab10")(index % 10)
 
 
 def trained_variants(summary: Summary) -> list[str]:
     return [v for v in ordered(summary["scores"]) if v != CEILING]
 
 
-def single_fields(summary: Summary) -> list[str]:
-    present = {c for v in summary["scores"].values() for c in v}
-    return [f for f in FIELD_NAMES if f"only:{f}" in present]
+def _conditions(summary: Summary) -> list[str]:
+    return list(dict.fromkeys(c for v in summary["scores"].values() for c in v))
 
 
-def item_levels(summary: Summary) -> list[float]:
-    present = {c for v in summary["scores"].values() for c in v}
-    return sorted(float(c.split(":", 1)[1]) for c in present if c.startswith("items:"))
+def single_fields(summary: Summary) -> list[tuple[str, str]]:
+    """(condition, field) for each condition that shows one field alone, in the summary's order."""
+    return [(c, f) for c in _conditions(summary) if (f := single_field_of(c)) is not None]
+
+
+def item_levels(summary: Summary) -> list[tuple[float, str]]:
+    """(p, condition) for each pure item-dropout condition, by p."""
+    return sorted((p, c) for c in _conditions(summary) if (p := item_p_of(c)) is not None)
 
 
 def _est(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
@@ -69,7 +54,9 @@ def _est(summary: Summary, variant: str, condition: str) -> tuple[float, float, 
     return e["mean"], e["ci_low"], e["ci_high"]
 
 
-def _bars(ax: Any, x: np.ndarray, estimates: Sequence[tuple[float, float, float]], width: float, **kw: Any) -> None:
+def _bars(
+    ax: Any, x: np.ndarray, estimates: Sequence[tuple[float, float, float]], width: float, **kw: Any
+) -> None:
     means = np.array([e[0] for e in estimates])
     err = np.array([[m - lo, hi - m] for m, lo, hi in estimates]).T
     ax.bar(x, means, width, yerr=err, capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333333"}, **kw)
@@ -93,17 +80,21 @@ def _legend_below(fig: Figure, handles_labels: tuple[list[Any], list[str]]) -> N
 
 def fig_single_field_vs_full(summary: Summary) -> Figure:
     """Figure 1: each variant's single-field scores against its own full-persona score (dashed)."""
-    variants = [v for v in trained_variants(summary) if not v.endswith("+fd")] or trained_variants(summary)
-    fields = single_fields(summary)
+    with_dropout = {b for _, b in DROPOUT_PAIRS}
+    variants = [v for v in trained_variants(summary) if v not in with_dropout] or trained_variants(summary)
+    conditions, fields = zip(*single_fields(summary), strict=True)
     fig, axes = plt.subplots(1, len(variants), figsize=(3.6 * len(variants), 4.0), sharey=True, squeeze=False)
     x = np.arange(len(fields))
     for i, (ax, v) in enumerate(zip(axes[0], variants, strict=True)):
-        _bars(ax, x, [_est(summary, v, f"only:{f}") for f in fields], 0.7, color=color(v, i), label="only this field")
+        _bars(
+            ax, x, [_est(summary, v, c) for c in conditions], 0.7, color=color(v, i), label="only this field"
+        )
         full = _est(summary, v, "full")[0]
         ax.axhline(full, color="#333333", linestyle="--", linewidth=1.2, label="full persona (same model)")
         if CEILING in summary["scores"]:
-            _ceiling_ticks(ax, x, [_est(summary, CEILING, f"only:{f}")[0] for f in fields], 0.35,
-                           label="ceiling (one field)")
+            _ceiling_ticks(
+                ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.35, label="ceiling (one field)"
+            )
         ax.set_xticks(x, [title_of(f) for f in fields], rotation=30, ha="right")
         ax.set_title(f"{label(v)} (full persona: {full:.3f})", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
@@ -117,9 +108,17 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
 
 def fig_dropout_effect(summary: Summary) -> Figure:
     """Figure 2: field dropout's effect on GRPO and HumanLM, with relative gains."""
-    pairs = [(b, f"{b}+fd") for b in ("grpo", "humanlm") if b in summary["scores"] and f"{b}+fd" in summary["scores"]]
-    conditions = [c for c in ("full", "only:*", "items:0.9") if all(c in summary["scores"][v] for p in pairs for v in p)]
-    names = {"full": "full persona", "only:*": "one field (mean)", "items:0.9": "items dropped p=0.9"}
+    pairs = dropout_pairs(summary)
+    conditions = [
+        c
+        for c in ("full", SINGLE_FIELD_MEAN, "items:0.9")
+        if all(c in summary["scores"][v] for p in pairs for v in p)
+    ]
+    names = {
+        "full": "full persona",
+        SINGLE_FIELD_MEAN: "one field (mean)",
+        "items:0.9": "items dropped p=0.9",
+    }
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     width = 0.8 / max(1, 2 * len(pairs))
     x = np.arange(len(conditions))
@@ -134,36 +133,62 @@ def fig_dropout_effect(summary: Summary) -> Figure:
                     g = gains.get(c, {}).get("mean")
                     if g is not None and np.isfinite(g):
                         top = max(e[2], _est(summary, base, c)[2])
-                        ax.annotate(f"{g:+.0%}", (xi - width / 2, top), textcoords="offset points", xytext=(0, 4),
-                                    ha="center", fontsize=8, fontweight="bold",
-                                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+                        ax.annotate(
+                            f"{g:+.0%}",
+                            (xi - width / 2, top),
+                            textcoords="offset points",
+                            xytext=(0, 4),
+                            ha="center",
+                            fontsize=8,
+                            fontweight="bold",
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                        )
     if CEILING in summary["scores"]:
         _ceiling_ticks(ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":")
     ax.set_xticks(x, [names[c] for c in conditions])
-    return _finish(fig, ax, "Field dropout during training (labels: gain of +FD over the same method without it)",
-                   "alignment score (response)")
+    return _finish(
+        fig,
+        ax,
+        "Field dropout during training (labels: gain of +FD over the same method without it)",
+        "alignment score (response)",
+    )
 
 
 def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
-    """Grouped bars: one group per single-field condition, one bar per trained variant, the ceiling as ticks."""
+    """Grouped bars: one group per single-field condition, one bar per trained variant, the ceiling as
+    ticks."""
     variants = trained_variants(summary)
-    fields = single_fields(summary)
+    conditions, fields = zip(*single_fields(summary), strict=True)
     fig, ax = plt.subplots(figsize=(8.5, 4.4))
     x = np.arange(len(fields))
     width = 0.8 / max(1, len(variants))
     for i, v in enumerate(variants):
-        _bars(ax, x + (i - (len(variants) - 1) / 2) * width, [estimate(v, f"only:{f}") for f in fields], width,
-              color=color(v, i), label=label(v))
+        _bars(
+            ax,
+            x + (i - (len(variants) - 1) / 2) * width,
+            [estimate(v, c) for c in conditions],
+            width,
+            color=color(v, i),
+            label=label(v),
+        )
     if CEILING in summary["scores"]:
-        _ceiling_ticks(ax, x, [estimate(CEILING, f"only:{f}")[0] for f in fields], 0.42)
+        _ceiling_ticks(ax, x, [estimate(CEILING, c)[0] for c in conditions], 0.42)
     ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
     return fig, ax
 
 
 def _ceiling_ticks(ax: Any, x: np.ndarray, values: Sequence[float], half_width: float, **kw: Any) -> None:
     """The ceiling as a short black line across each group of bars (one legend entry)."""
-    ax.hlines(values, x - half_width, x + half_width, colors=COLORS[CEILING], linewidths=2, zorder=3,
-              label=kw.pop("label", label(CEILING)), **kw)
+    ax.hlines(
+        values,
+        x - half_width,
+        x + half_width,
+        colors=color(CEILING),
+        linewidths=2,
+        zorder=3,
+        label=kw.pop("label", label(CEILING)),
+        **kw,
+    )
 
 
 def _retention(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
@@ -187,12 +212,17 @@ def fig_retention_by_field(summary: Summary) -> Figure:
 
 def fig_item_dropout(summary: Summary) -> Figure:
     """Figure 5: score and retention against the item-dropout probability p (p=0 is the full persona)."""
-    levels = [0.0, *item_levels(summary)]
-    conditions = ["full", *(f"items:{p:g}" for p in levels[1:])]
+    levels = [0.0, *(p for p, _ in item_levels(summary))]
+    conditions = ["full", *(c for _, c in item_levels(summary))]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for i, v in enumerate(ordered(summary["scores"])):
-        style = {"color": color(v, i), "label": label(v), "linestyle": ":" if v == CEILING else "-", "marker": "o",
-                 "markersize": 3}
+        style = {
+            "color": color(v, i),
+            "label": label(v),
+            "linestyle": ":" if v == CEILING else "-",
+            "marker": "o",
+            "markersize": 3,
+        }
         ests = np.array([_est(summary, v, c) for c in conditions])
         left.plot(levels, ests[:, 0], **style)
         left.fill_between(levels, ests[:, 1], ests[:, 2], color=style["color"], alpha=0.15)
@@ -222,6 +252,11 @@ FIGURES = {
 }
 
 
+def dropout_pairs(summary: Summary) -> list[tuple[str, str]]:
+    """(variant, the same trained with dropout) for every pair the summary holds both of."""
+    return [(a, b) for a, b in DROPOUT_PAIRS if a in summary["scores"] and b in summary["scores"]]
+
+
 def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
     """Draw every figure the summary has data for; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +266,7 @@ def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
             continue
         if name.startswith("fig5") and not item_levels(summary):
             continue
-        if name.startswith("fig2") and not any(f"{b}+fd" in summary["scores"] for b in ("grpo", "humanlm")):
+        if name.startswith("fig2") and not dropout_pairs(summary):
             continue
         fig = draw(summary)
         fig.savefig(out_dir / name, dpi=130)

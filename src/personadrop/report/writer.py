@@ -18,7 +18,8 @@ from personadrop.errors import DataError
 from personadrop.evaluate.directory import EvaluationDir, merge_unseen
 from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, summarize
 from personadrop.evaluate.store import ScoreRow
-from personadrop.report.figures import CEILING, label, ordered, write_figures
+from personadrop.report.figures import write_figures
+from personadrop.variants import CEILING, label, ordered
 
 #: What the seed post reports on HUMANUAL-Opinion, for side-by-side reading (not a target to hit).
 SEED_CLAIMS = {
@@ -31,8 +32,14 @@ SEED_CLAIMS = {
 }
 
 
-def write_report(eval_dirs: Sequence[str | Path], out_dir: str | Path, *, seed: int = 0, resamples: int = 2000,
-                 title: str = "personadrop report") -> dict[str, Any]:
+def write_report(
+    eval_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    resamples: int = 2000,
+    title: str = "personadrop report",
+) -> dict[str, Any]:
     """Summarize one or more evaluation directories into ``out_dir``; returns the summary."""
     dirs = [EvaluationDir.open(p) for p in eval_dirs]
     judges = sorted({d.judge_name for d in dirs})
@@ -52,8 +59,13 @@ def write_report(eval_dirs: Sequence[str | Path], out_dir: str | Path, *, seed: 
     summary["judge"] = _merge_judge_blocks([d.judge_block() for d in dirs])
     summary["meta"] = {
         "personadrop": __version__,
-        "evaluations": [{"path": str(d.path), **{k: d.meta.get(k) for k in ("data", "split", "seed", "judge", "dimensions")}}
-                        for d in dirs],
+        "evaluations": [
+            {
+                "path": str(d.path),
+                **{k: d.meta.get(k) for k in ("data", "split", "seed", "judge", "dimensions")},
+            }
+            for d in dirs
+        ],
         "bootstrap": {"seed": seed, "resamples": resamples, "level": 0.95},
     }
     out = Path(out_dir)
@@ -78,16 +90,20 @@ def headline(summary: Mapping[str, Any]) -> list[dict[str, str]]:
         if v != CEILING and CEILING in summary["scores"]:
             source = unseen if v in unseen and CEILING in unseen else summary["scores"]
             gap = fmt(source[CEILING]["full"]["mean"] - source[v]["full"]["mean"], signed=True)
-        rows.append({
-            "variant": label(v),
-            "full": _ci(scores.get("full")),
-            "none": _ci(scores.get("none")),
-            "one field (mean)": _ci(scores.get(SINGLE_FIELD_MEAN)),
-            "items:0.9": _ci(scores.get("items:0.9")),
-            "retention, one field": f"{pct(sf.get('retention_min'))}-{pct(sf.get('retention_max'))}" if sf else "",
-            "retention, items:0.9": pct(ret.get("items:0.9")),
-            "below ceiling (full, unseen users)": gap,
-        })
+        rows.append(
+            {
+                "variant": label(v),
+                "full": _ci(scores.get("full")),
+                "none": _ci(scores.get("none")),
+                "one field (mean)": _ci(scores.get(SINGLE_FIELD_MEAN)),
+                "items:0.9": _ci(scores.get("items:0.9")),
+                "retention, one field": f"{pct(sf.get('retention_min'))}-{pct(sf.get('retention_max'))}"
+                if sf
+                else "",
+                "retention, items:0.9": pct(ret.get("items:0.9")),
+                "below ceiling (full, unseen users)": gap,
+            }
+        )
     return rows
 
 
@@ -95,18 +111,30 @@ def seed_comparison(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(claim, what the seed reports, what this study measured) for the seed's headline claims."""
     gains = summary.get("gains", {})
     out = []
-    for key, text in (("grpo+fd vs grpo", "GRPO + FD over GRPO (full persona)"),
-                      ("humanlm+fd vs humanlm", "HumanLM + FD over HumanLM (full persona)"),
-                      ("humanlm+fd vs grpo", "HumanLM + FD over GRPO (full persona)")):
+    for key, text in (
+        ("grpo+fd vs grpo", "GRPO + FD over GRPO (full persona)"),
+        ("humanlm+fd vs humanlm", "HumanLM + FD over HumanLM (full persona)"),
+        ("humanlm+fd vs grpo", "HumanLM + FD over GRPO (full persona)"),
+    ):
         if key in gains:
             out.append((text, SEED_CLAIMS[key], _gain(gains[key].get("full"))))
     if "humanlm+fd vs humanlm" in gains and SINGLE_FIELD_MEAN in gains["humanlm+fd vs humanlm"]:
-        out.append(("HumanLM + FD over HumanLM, one field (mean over fields)", SEED_CLAIMS["humanlm+fd vs humanlm, single field"],
-                    _gain(gains["humanlm+fd vs humanlm"][SINGLE_FIELD_MEAN])))
+        out.append(
+            (
+                "HumanLM + FD over HumanLM, one field (mean over fields)",
+                SEED_CLAIMS["humanlm+fd vs humanlm, single field"],
+                _gain(gains["humanlm+fd vs humanlm"][SINGLE_FIELD_MEAN]),
+            )
+        )
     sf = summary.get("single_field", {}).get("humanlm+fd")
     if sf:
-        out.append(("HumanLM + FD retention, one field (range over fields)", SEED_CLAIMS["humanlm+fd single-field retention"],
-                    f"{pct(sf['retention_min'])}-{pct(sf['retention_max'])}"))
+        out.append(
+            (
+                "HumanLM + FD retention, one field (range over fields)",
+                SEED_CLAIMS["humanlm+fd single-field retention"],
+                f"{pct(sf['retention_min'])}-{pct(sf['retention_max'])}",
+            )
+        )
     for v, claim in SEED_CLAIMS["items:0.9 retention"].items():
         value = summary["retention"].get(v, {}).get("items:0.9")
         if value is not None:
@@ -124,17 +152,29 @@ def cautions(summary: Mapping[str, Any]) -> list[str]:
     """
     scores, variants = summary["scores"], [v for v in ordered(summary["scores"]) if v != CEILING]
     out = []
-    ignore = [v for v in variants if (summary.get("retention_ci", {}).get(v, {}).get("none") or {}).get("ci_high", 0.0) >= 1.0]
+    ignore = [
+        v
+        for v in variants
+        if (summary.get("retention_ci", {}).get(v, {}).get("none") or {}).get("ci_high", 0.0) >= 1.0
+    ]
     if ignore:
-        out.append(f"{', '.join(label(v) for v in ignore)} score as well with no persona as with the full one "
-                   "(retention under `none` not below 100%): they do not use the persona, so their retention under "
-                   "missing fields says nothing about robustness.")
+        out.append(
+            f"{', '.join(label(v) for v in ignore)} score as well with no persona as with the full one "
+            "(retention under `none` not below 100%): they do not use the persona, so their retention under "
+            "missing fields says nothing about robustness."
+        )
     blind = scores.get(CEILING, {}).get("none", {}).get("mean")
-    weak = [v for v in variants if blind is not None and (scores[v].get("full", {}).get("ci_high") or 0.0) < blind]
+    weak = [
+        v for v in variants if blind is not None and (scores[v].get("full", {}).get("ci_high") or 0.0) < blind
+    ]
     if weak:
-        out.append(f"{', '.join(label(v) for v in weak)} score below {blind:.3f} with the full persona, what a perfect "
-                   "simulator reaches with no persona at all (the ceiling's `none`): they are still learning the task "
-                   "itself; more training (e.g. more SFT epochs) moves every number in this report.")
+        out.append(
+            f"{', '.join(label(v) for v in weak)} score below {blind:.3f} with the full persona, what a "
+            f"perfect "
+            "simulator reaches with no persona at all (the ceiling's `none`): they are still learning the "
+            "task "
+            "itself; more training (e.g. more SFT epochs) moves every number in this report."
+        )
     return out
 
 
@@ -145,7 +185,8 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
     lines = [f"# {title}", ""]
     lines += [
         f"Data: `{ev.get('data')}` (split `{ev.get('split')}`), {summary['n_examples']} test examples, "
-        f"{summary['n_unseen_examples']} of them from users never seen in training. Judge: `{judge.get('name')}`. "
+        f"{summary['n_unseen_examples']} of them from users never seen in training. Judge: "
+        f"`{judge.get('name')}`. "
         f"Scores are mean alignment in [0, 1] with 95% bootstrap intervals over examples.",
         "",
         "## Headline",
@@ -153,40 +194,92 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
     ]
     lines += _table(headline(summary))
     if CEILING in summary["scores"]:
-        lines += ["", "`Bayes-optimal` reads the visible persona with the generator's own model: no simulator can "
-                  "beat it on unseen users beyond noise. For seen users a model may remember more than the persona says."]
+        lines += [
+            "",
+            "`Bayes-optimal` reads the visible persona with the generator's own model: no simulator can "
+            "beat it on unseen users beyond noise. For seen users a model may remember more than the persona "
+            "says.",
+        ]
     lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
     comparison = seed_comparison(summary)
     if comparison:
-        lines += ["", "## Against the seed's claims", "",
-                  "The seed measured Qwen3-8B on HUMANUAL-Opinion with a Claude Haiku judge; this study's numbers "
-                  "come from the data, model and judge named above.", ""]
+        lines += [
+            "",
+            "## Against the seed's claims",
+            "",
+            "The seed measured Qwen3-8B on HUMANUAL-Opinion with a Claude Haiku judge; this study's numbers "
+            "come from the data, model and judge named above.",
+            "",
+        ]
         lines += _table([{"claim": c, "seed reports": s, "this study": m} for c, s, m in comparison])
     if summary.get("gains"):
         lines += ["", "## Relative gains (paired over examples)", ""]
-        conds = [c for c in ("full", SINGLE_FIELD_MEAN, "items:0.9", "none") if any(c in g for g in summary["gains"].values())]
-        lines += _table([{"comparison": k, **{_cond(c): _gain(g.get(c)) for c in conds}} for k, g in summary["gains"].items()])
+        conds = [
+            c
+            for c in ("full", SINGLE_FIELD_MEAN, "items:0.9", "none")
+            if any(c in g for g in summary["gains"].values())
+        ]
+        lines += _table(
+            [
+                {"comparison": k, **{_cond(c): _gain(g.get(c)) for c in conds}}
+                for k, g in summary["gains"].items()
+            ]
+        )
     lines += ["", "## All conditions", ""]
     conditions = list(dict.fromkeys(c for v in summary["scores"].values() for c in v))
     variants = ordered(summary["scores"])
-    lines += _table([{"condition": _cond(c), **{label(v): fmt(summary["scores"][v].get(c, {}).get("mean")) for v in variants}}
-                     for c in conditions])
+    lines += _table(
+        [
+            {
+                "condition": _cond(c),
+                **{label(v): fmt(summary["scores"][v].get(c, {}).get("mean")) for v in variants},
+            }
+            for c in conditions
+        ]
+    )
     lines += ["", "Retention (score under the condition / score with the full persona, same variant):", ""]
-    lines += _table([{"condition": _cond(c), **{label(v): pct(summary["retention"][v].get(c)) for v in variants}}
-                     for c in conditions if c != "full"])
+    lines += _table(
+        [
+            {"condition": _cond(c), **{label(v): pct(summary["retention"][v].get(c)) for v in variants}}
+            for c in conditions
+            if c != "full"
+        ]
+    )
     if summary.get("dimensions"):
         lines += ["", "## Per dimension (full persona)", ""]
-        lines += _table([{"variant": label(v), **{d: fmt(x) for d, x in summary["dimensions"][v].get("full", {}).items()}}
-                         for v in variants])
+        lines += _table(
+            [
+                {
+                    "variant": label(v),
+                    **{d: fmt(x) for d, x in summary["dimensions"][v].get("full", {}).items()},
+                }
+                for v in variants
+            ]
+        )
     if summary.get("by_user"):
         lines += ["", "## Seen and unseen users (full persona)", ""]
-        lines += _table([{"variant": label(v),
-                          **{group: _ci(summary["by_user"][group].get(v, {}).get("full")) for group in summary["by_user"]}}
-                         for v in variants])
-    lines += ["", "## Judge", "",
-              f"{judge.get('calls', 0)} calls, {judge.get('cache_hits', 0)} cache hits, {judge.get('failures', 0)} failed "
-              f"judgements (left out of every mean, never scored 0), {judge.get('input_tokens', 0)} input and "
-              f"{judge.get('output_tokens', 0)} output tokens, ${judge.get('cost_usd', 0):.4f}.", ""]
+        lines += _table(
+            [
+                {
+                    "variant": label(v),
+                    **{
+                        group: _ci(summary["by_user"][group].get(v, {}).get("full"))
+                        for group in summary["by_user"]
+                    },
+                }
+                for v in variants
+            ]
+        )
+    lines += [
+        "",
+        "## Judge",
+        "",
+        f"{judge.get('calls', 0)} calls, {judge.get('cache_hits', 0)} cache hits, {judge.get('failures', 0)} "
+        f"failed "
+        f"judgements (left out of every mean, never scored 0), {judge.get('input_tokens', 0)} input and "
+        f"{judge.get('output_tokens', 0)} output tokens, ${judge.get('cost_usd', 0):.4f}.",
+        "",
+    ]
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{f.stem}]({f.as_posix()})\n" for f in figures]
@@ -195,7 +288,16 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
 
 # --------------------------------------------------------------------------- helpers
 def _write_csv(dirs: Sequence[EvaluationDir], path: Path) -> None:
-    fields = ["variant", "condition", "example_id", "user_id", "unseen_user", "visible_fields", "reply", "judge"]
+    fields = [
+        "variant",
+        "condition",
+        "example_id",
+        "user_id",
+        "unseen_user",
+        "visible_fields",
+        "reply",
+        "judge",
+    ]
     dims: list[str] = []
     for d in dirs:
         for row in d.store.score_rows(d.judge_name):
@@ -207,11 +309,22 @@ def _write_csv(dirs: Sequence[EvaluationDir], path: Path) -> None:
             for row in sorted(d.store.score_rows(d.judge_name), key=lambda r: r.key):
                 gen = d.store.generations.get(row.key)
                 ex = d.examples.get(row.example_id, {})
-                writer.writerow([
-                    row.variant, row.condition, row.example_id, ex.get("user_id"), ex.get("unseen_user"),
-                    "+".join(gen.visible.get("fields", [])) if gen else "", gen.reply if gen else "", row.judge,
-                    *("" if math.isnan(row.scores.get(k, math.nan)) else f"{row.scores[k]:.6f}" for k in dims),
-                ])
+                writer.writerow(
+                    [
+                        row.variant,
+                        row.condition,
+                        row.example_id,
+                        ex.get("user_id"),
+                        ex.get("unseen_user"),
+                        "+".join(gen.visible.get("fields", [])) if gen else "",
+                        gen.reply if gen else "",
+                        row.judge,
+                        *(
+                            "" if math.isnan(row.scores.get(k, math.nan)) else f"{row.scores[k]:.6f}"
+                            for k in dims
+                        ),
+                    ]
+                )
 
 
 def _merge_judge_blocks(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 Entry points::
 
-    run = train_variant("grpo", "data/world", "runs/grpo_fd", field_dropout=0.6, profile="default")
-    sim = personadrop.models.checkpoint.load_simulator(run.path)      # evaluate it
+    run = train_variant("grpo", "data/world", "runs/grpo_fd", train_condition="fields:0.6", profile="default")
+    sim = run.simulator()                                            # evaluate it
 
 Configuration is plain values (:class:`TrainConfig`), resolved from a profile, a file and options.
 """
 
 from personadrop.train.config import METHODS, PROFILES, TrainConfig, resolve_config
 from personadrop.train.run import RunDir
-from personadrop.train.variant import train_variant, variant_name
+from personadrop.train.variant import train_variant
 
-__all__ = ["METHODS", "PROFILES", "RunDir", "TrainConfig", "resolve_config", "train_variant", "variant_name"]
+__all__ = ["METHODS", "PROFILES", "RunDir", "TrainConfig", "resolve_config", "train_variant"]

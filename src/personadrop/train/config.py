@@ -1,4 +1,5 @@
-"""Training configuration: plain values, one seed, and two profiles (``quick`` for tests, ``default`` for the study).
+"""Training configuration: plain values, one seed, and two profiles (``quick`` for tests, ``default`` for the
+study).
 
 A run's config is resolved in layers: defaults <- profile <- config file <- command-line options, and the
 result is written to the run directory, so a run can be re-created from that file alone.
@@ -11,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from personadrop.dropout import Policy, parse_condition
 from personadrop.errors import ConfigError
-from personadrop.models.checkpoint import Decoding
+from personadrop.models.hf import Decoding
 from personadrop.settings import first_error, merge_settings, read_settings
 
 Method = Literal["sft", "grpo", "humanlm"]
@@ -75,7 +77,9 @@ class GRPOStage(_Plain):
     temperature: float = Field(1.0, gt=0)
     # Rollout length caps; None: the longest training target of the task, plus a margin.
     max_completion_tokens: int | None = Field(None, ge=8)  # the reply task
-    max_completion_tokens_states: int | None = Field(None, ge=8)  # HumanLM batches, which include states+reply
+    max_completion_tokens_states: int | None = Field(
+        None, ge=8
+    )  # HumanLM batches, which include states+reply
     loss_type: Literal["dapo", "bnpo", "grpo", "dr_grpo"] = "dapo"
     max_steps: int | None = Field(None, ge=1)  # a cap on top of ``epochs`` (the default profile sets one)
     # HumanLM's reply task is asked in the inference format (states, then the reply), so the policy that
@@ -89,8 +93,10 @@ class TrainConfig(_Plain):
     method: Method = "sft"
     profile: Profile = "default"
     seed: int = 0
-    field_dropout: float | None = Field(None, ge=0, le=1)  # None: the full persona in every example
-    dropout_min_keep: int = Field(1, ge=0)  # FieldDropout keeps at least this many fields
+    # What of each training persona is shown, in the grammar of test conditions: `full`, `fields:0.6`
+    # (field dropout; at least one field kept), `items:0.3`, `only:values`, `fields:0.6,items:0.2`, ...
+    # Masks are keyed by (seed, example id, epoch), so each epoch draws fresh ones.
+    train_condition: str = "full"
     judge: str = "exact"  # the reward's judge (registry spec); ignored by ``sft``
     model: ModelSpec = Field(default_factory=ModelSpec)
     max_prompt_tokens: int = Field(352, ge=32)  # the thread is cut from its start beyond this
@@ -104,11 +110,23 @@ class TrainConfig(_Plain):
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
     progress: bool = True
 
+    @field_validator("train_condition")
+    @classmethod
+    def _condition(cls, name: str) -> str:
+        return parse_condition(name).name  # canonical; a bad name raises ConditionError (one line)
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.model.lora is not None and self.model.path is None:
-            raise ValueError("model.lora needs model.path (a pretrained checkpoint); presets train every weight")
+            raise ValueError(
+                "model.lora needs model.path (a pretrained checkpoint); presets train every weight"
+            )
         return self
+
+    @property
+    def policy(self) -> Policy:
+        """The dropout policy every training prompt is shown through."""
+        return parse_condition(self.train_condition)
 
     @property
     def uses_grpo(self) -> bool:
@@ -123,8 +141,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "logging_steps": 2,
         "save_steps": 1000,
         "sft": {"epochs": 2.0, "batch_size": 8, "max_steps": 8},
-        "grpo": {"prompts_per_step": 2, "num_generations": 2, "max_steps": 2,
-                 "max_completion_tokens": 24, "max_completion_tokens_states": 48},
+        "grpo": {
+            "prompts_per_step": 2,
+            "num_generations": 2,
+            "max_steps": 2,
+            "max_completion_tokens": 24,
+            "max_completion_tokens_states": 48,
+        },
         "decoding": {"max_new_tokens": 32, "max_new_tokens_states": 64},
     },
     # The embedded study on two CPU cores. GRPO stops well inside one epoch: at ~1.2-1.6 s per step, 20 steps
@@ -148,9 +171,11 @@ def resolve_config(
     config: TrainConfig | dict[str, Any] | str | Path | None = None,
     **overrides: Any,
 ) -> TrainConfig:
-    """The run's configuration: defaults <- ``profile`` <- ``config`` (a file, dict or TrainConfig) <- ``overrides``.
+    """The run's configuration: defaults <- ``profile`` <- ``config`` (a file, dict or TrainConfig) <-
+    ``overrides``.
 
-    ``overrides`` with value None are ignored (unset command-line options).
+    ``overrides`` with value None are ignored (unset command-line options). ``field_dropout=p`` is
+    shorthand for ``train_condition="fields:p"``.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -165,6 +190,7 @@ def resolve_config(
     elif config is not None:
         user = read_config_file(config)
     user = merge_settings(user, {k: v for k, v in overrides.items() if v is not None})
+    user = _field_dropout_shorthand(user)
     for stage in ("sft", "grpo"):
         # "epochs: 1" in a config means one epoch, not one epoch cut short by the profile's step cap.
         asked = user.get(stage) if isinstance(user.get(stage), dict) else {}
@@ -176,3 +202,20 @@ def resolve_config(
         return TrainConfig(**layers)
     except ValidationError as err:
         raise ConfigError(f"invalid training config at {first_error(err)}") from None
+
+
+def _field_dropout_shorthand(settings: dict[str, Any]) -> dict[str, Any]:
+    """``field_dropout: p`` (a number) as ``train_condition: fields:p``; 0 or None means the full persona."""
+    if "field_dropout" not in settings:
+        return settings
+    settings = dict(settings)
+    p = settings.pop("field_dropout")
+    if (p is not None and not isinstance(p, int | float)) or isinstance(p, bool):
+        raise ConfigError(f"field_dropout must be a probability in [0, 1], got {p!r}")
+    if p is not None and not 0 <= p <= 1:
+        raise ConfigError(f"field_dropout must be a probability in [0, 1], got {p}")
+    if "train_condition" in settings and p:
+        raise ConfigError("give either field_dropout or train_condition, not both")
+    if p:
+        settings["train_condition"] = f"fields:{p:g}"
+    return settings

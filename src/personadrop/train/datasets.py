@@ -1,6 +1,7 @@
 """Training rows, epoch by epoch: each example seen through its own dropout mask, as TRL datasets.
 
-The mask of an example is a pure function of (seed, example id, epoch) (:class:`~personadrop.dropout.MaskKey`),
+The mask of an example is a pure function of (seed, example id, epoch)
+(:class:`~personadrop.dropout.MaskKey`),
 and every epoch is materialized as rows before training starts. Two things follow without any trainer
 hook: all completions of one GRPO group come from one row, so they were conditioned on the same rendered
 persona; and each epoch block draws fresh masks. Blocks are shuffled inside and concatenated in order,
@@ -21,8 +22,7 @@ from typing import Any
 
 from personadrop.data.example import STATE_DIMENSIONS, Example
 from personadrop.dropout import MaskKey, Policy
-from personadrop.models.prompting import PromptBuilder
-from personadrop.prompts import TASKS, target_text
+from personadrop.prompts import TASKS, PromptBuilder, target_text
 
 #: GRPO epochs are keyed from here, so reinforcement never replays a warm-start epoch's masks.
 GRPO_EPOCH_OFFSET = 1000
@@ -79,7 +79,7 @@ def build_rows(
             for task in tasks(ex, epoch):
                 messages = builder.messages(ex, visible, task)
                 row: dict[str, Any] = {
-                    # Text, not messages: it ends with the task's answer prefix (see models.prompting).
+                    # Text, not messages: it ends with the task's answer prefix (see prompts).
                     "prompt": builder.render(messages, task),
                     "example_id": ex.id,
                     "task": task,
@@ -105,7 +105,8 @@ def _row_chars(row: dict[str, Any]) -> int:
 
 
 def _length_grouped(block: list[dict[str, Any]], batch_size: int, rng: random.Random) -> list[dict[str, Any]]:
-    """The shuffled block re-ordered so each batch holds rows of similar length (less padding), batches shuffled.
+    """The shuffled block re-ordered so each batch holds rows of similar length (less padding), batches
+    shuffled.
 
     Rows are sorted within windows of a few batches only, so which rows meet in a batch stays random. The
     last batch is topped up with rows drawn from the block, so every block is a whole number of batches and

@@ -1,4 +1,5 @@
-"""GRPO from a judge, for both ``grpo`` (the reply task) and ``humanlm`` (seven tasks): one trainer, one reward.
+"""GRPO from a judge, for both ``grpo`` (the reply task) and ``humanlm`` (seven tasks): one trainer, one
+reward.
 
 What differs between the two methods is only the rows they read (see :mod:`personadrop.train.datasets`).
 TRL 1.16 already turns a reward of ``None`` into NaN, keeps it out of the group mean and std, and gives it
@@ -22,7 +23,8 @@ def _masked_trainer_class():
     from trl import GRPOTrainer
 
     class MaskedGRPOTrainer(GRPOTrainer):
-        """GRPOTrainer that removes unscored rollouts (every reward NaN) from the loss, not just the advantage."""
+        """GRPOTrainer that removes unscored rollouts (every reward NaN) from the loss, not just the
+        advantage."""
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -40,22 +42,45 @@ def _masked_trainer_class():
                 # take the rollout out of the loss and of the token count that normalises it.
                 keep = (~unscored).to(out["completion_mask"].dtype).unsqueeze(1)
                 loss_mask = out.get("tool_mask")
-                loss_mask = keep.expand_as(out["completion_mask"]).clone() if loss_mask is None else loss_mask * keep
+                loss_mask = (
+                    keep.expand_as(out["completion_mask"]).clone() if loss_mask is None else loss_mask * keep
+                )
                 out["tool_mask"] = loss_mask
-                out["num_items_in_batch"] = self.accelerator.gather((out["completion_mask"] * loss_mask).sum()).sum()
+                out["num_items_in_batch"] = self.accelerator.gather(
+                    (out["completion_mask"] * loss_mask).sum()
+                ).sum()
             self.last_loss_mask = out["completion_mask"] * out.get("tool_mask", 1)
             return out
 
-        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
-                                               batch_size=None, compute_entropy=False, compute_aux_loss=False, **rest):
+        def _get_per_token_logps_and_entropies(
+            self,
+            model,
+            input_ids,
+            attention_mask,
+            logits_to_keep,
+            batch_size=None,
+            compute_entropy=False,
+            compute_aux_loss=False,
+            **rest,
+        ):
             if not getattr(self, "lean_logps", False):
                 return super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
-                    **rest)
-            # The embedded model: one log-softmax over its small vocabulary beats TRL's tiled fused head on CPU.
+                    model,
+                    input_ids,
+                    attention_mask,
+                    logits_to_keep,
+                    batch_size,
+                    compute_entropy,
+                    compute_aux_loss,
+                    **rest,
+                )
+            # The embedded model: one log-softmax over its small vocabulary beats TRL's tiled fused head on
+            # CPU.
             net = self.accelerator.unwrap_model(model)
             hidden = net.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-            states = hidden.last_hidden_state[:, -logits_to_keep - 1 : -1]  # positions that predict the completion
+            states = hidden.last_hidden_state[
+                :, -logits_to_keep - 1 : -1
+            ]  # positions that predict the completion
             logp = torch.log_softmax(net.get_output_embeddings()(states).float() / self.temperature, dim=-1)
             per_token = logp.gather(-1, input_ids[:, -logits_to_keep:].unsqueeze(-1)).squeeze(-1)
             entropy = -(logp.exp() * logp).sum(-1) if compute_entropy else None

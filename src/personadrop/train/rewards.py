@@ -22,8 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from personadrop.judges.base import Judge, JudgeRequest
-from personadrop.models.prompting import answer_prefix
-from personadrop.prompts import TASKS, parse_output
+from personadrop.prompts import TASKS, answer_prefix, parse_output
 
 
 def completion_text(completion: Any) -> str:
@@ -47,12 +46,13 @@ class JudgeReward:
     def __init__(self, judge: Judge):
         self.judge = judge
         self.__name__ = f"judge_{getattr(judge, 'name', type(judge).__name__)}".replace(":", "_")
-        self.calls = 0
         self.failures = 0  # rollouts left unscored (NaN from the judge)
         self.unparsable = 0  # rollouts given 0 for their format
 
     # TRL calls reward functions with keyword columns; prompts/completions come per rollout.
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float | None]:
         groups, rewards = self._prepare(completions, columns)
         scores = self.judge.score([req for req, _ in groups]) if groups else []
         return self._finish(groups, scores, rewards, columns)
@@ -98,9 +98,10 @@ class JudgeReward:
         rewards: list[float | None],
         columns: dict[str, Any],
     ) -> list[float | None]:
-        self.calls += 1
         if len(scores) != len(groups):
-            raise RuntimeError(f"judge {self.__name__} returned {len(scores)} score lists for {len(groups)} requests")
+            raise RuntimeError(
+                f"judge {self.__name__} returned {len(scores)} score lists for {len(groups)} requests"
+            )
         for (_, indices), group_scores in zip(groups, scores, strict=True):
             for i, s in zip(indices, group_scores, strict=True):
                 if s is None or (isinstance(s, float) and math.isnan(s)):
@@ -123,7 +124,9 @@ class JudgeReward:
 class AsyncJudgeReward(JudgeReward):
     """The same reward for judges with an ``async ascore(requests)``; TRL awaits it alongside other work."""
 
-    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:  # type: ignore[override]
+    async def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float | None]:  # type: ignore[override]
         groups, rewards = self._prepare(completions, columns)
         scores = await self.judge.ascore([req for req, _ in groups]) if groups else []  # type: ignore[attr-defined]
         return self._finish(groups, scores, rewards, columns)

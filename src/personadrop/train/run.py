@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from personadrop.data.example import Example
-from personadrop.data.humanual import example_to_row
+from personadrop.data.rows import example_to_row
 from personadrop.errors import ConfigError
-from personadrop.models.checkpoint import MODEL_SUBDIR, RUN_META
 from personadrop.train.config import TrainConfig
+
+RUN_META = "run.json"  # status, name, timings, and what evaluation needs to load the model
+MODEL_SUBDIR = "model"
 
 # Settings that change how a run is watched, not what it learns: ignored when comparing configs.
 _COSMETIC = {"progress", "report_to", "threads", "logging_steps", "save_steps"}
@@ -92,6 +94,11 @@ class RunDir:
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
     @property
+    def is_run(self) -> bool:
+        """Whether the directory holds a training run (finished or not)."""
+        return (self.path / RUN_META).is_file()
+
+    @property
     def done(self) -> bool:
         return self.meta.get("status") == "done" and (self.path / MODEL_SUBDIR / "config.json").exists()
 
@@ -139,14 +146,18 @@ class RunDir:
         had = json.loads(cfg_path.read_text(encoding="utf-8"))
         wanted = config.model_dump(mode="json")
         if _semantic(had) != _semantic(wanted):
-            changed = sorted(k for k in set(had) | set(wanted) if k not in _COSMETIC and had.get(k) != wanted.get(k))
+            changed = sorted(
+                k for k in set(had) | set(wanted) if k not in _COSMETIC and had.get(k) != wanted.get(k)
+            )
             raise ConfigError(
                 f"{self.path} holds a run with a different config (differs in: {', '.join(changed)}); "
                 "use another --out directory or delete this one"
             )
         old = self.fingerprint
         if old.get("sha256") != fingerprint["sha256"]:
-            raise ConfigError(f"{self.path} was trained on different data ({old.get('source')}); use another --out")
+            raise ConfigError(
+                f"{self.path} was trained on different data ({old.get('source')}); use another --out"
+            )
 
     def begin(self, config: TrainConfig, fingerprint: dict[str, Any], name: str) -> None:
         """Create or re-open the directory; refuse one that holds a different run."""
@@ -156,7 +167,9 @@ class RunDir:
         _write_json(self.path / "data.json", fingerprint)
         _write_json(self.path / "versions.json", library_versions())
         meta = self.meta
-        meta.update(status="running", name=name, method=config.method, started=meta.get("started", time.time()))
+        meta.update(
+            status="running", name=name, method=config.method, started=meta.get("started", time.time())
+        )
         _write_json(self.path / RUN_META, meta)
 
     def update_meta(self, **values: Any) -> None:
@@ -179,7 +192,9 @@ class RunDir:
         if not path.exists():
             return
         with path.open(encoding="utf-8", newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if not (r["stage"] == stage and int(r["step"]) > after_step)]
+            rows = [
+                r for r in csv.DictReader(fh) if not (r["stage"] == stage and int(r["step"]) > after_step)
+            ]
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
             writer.writeheader()
@@ -208,6 +223,41 @@ class RunDir:
         tokenizer.save_pretrained(self.model_dir)
         self.update_meta(status="done", finished=time.time(), **meta)
 
+    # ------------------------------------------------------------------ using the trained model
+    def simulator(
+        self,
+        *,
+        name: str | None = None,
+        device: str | None = None,
+        max_prompt_tokens: int | None = None,
+        **decoding: Any,
+    ):
+        """The trained simulator, with the run's own prompt budget, decoding and inference task.
+
+        ``decoding`` overrides fields of :class:`~personadrop.models.hf.Decoding` (temperature,
+        batch_size, ...).
+        """
+        from personadrop.models.hf import Decoding, HFSimulator, load_model
+
+        meta = self.meta
+        if not meta:
+            raise ConfigError(f"{self.path} is not a training run directory (no {RUN_META})")
+        if not self.done:
+            raise ConfigError(
+                f"training run {self.path} has not finished (status {meta.get('status')!r}); "
+                "re-run train to resume"
+            )
+        model, tokenizer = load_model(self.model_dir, device=device)
+        base = Decoding(**meta.get("decoding", {}))
+        return HFSimulator(
+            model,
+            tokenizer,
+            name=name or meta.get("name", self.path.name),
+            decoding=Decoding(**{**base.model_dump(), **decoding}),
+            max_prompt_tokens=max_prompt_tokens or meta.get("max_prompt_tokens"),
+            inference_task=meta.get("inference_task", "response"),
+        )
+
 
 def curves_callback(run: RunDir, stage: str):
     """A TrainerCallback that appends every numeric log value to ``curves.csv`` and times optimizer steps."""
@@ -230,7 +280,10 @@ def curves_callback(run: RunDir, stage: str):
                 self.step_seconds.append(time.perf_counter() - self._t0)
             if time.monotonic() - self._shown >= 1.0:  # for a watcher in another process (the study's bars)
                 self._shown = time.monotonic()
-                _write_json(run.path / PROGRESS, {"stage": stage, "step": state.global_step, "max_steps": state.max_steps})
+                _write_json(
+                    run.path / PROGRESS,
+                    {"stage": stage, "step": state.global_step, "max_steps": state.max_steps},
+                )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs:

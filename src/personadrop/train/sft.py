@@ -46,7 +46,11 @@ def lora_config(cfg: TrainConfig):
 
     spec = cfg.model.lora
     return LoraConfig(
-        r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=spec.target_modules, task_type="CAUSAL_LM"
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type="CAUSAL_LM",
     )
 
 
@@ -62,16 +66,18 @@ def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     prompt, then the task's answer prefix) followed by the rest of the target and whatever the template
     writes to close a turn. Templates that add text between the two (Qwen3's empty think block) are
     fine, as no prefix property of the template is assumed. Prompt and reply are tokenized apart and in
-    batches (see ``models.prompting.encode``).
+    batches (see ``prompts.encode``).
     """
     from datasets import Dataset
 
-    from personadrop.models.prompting import encode, prefix_in_target
+    from personadrop.prompts import encode, prefix_in_target
 
     replies = []
     for i, r in enumerate(rows):
         target, prefix = r["completion"], prefix_in_target(r["task"])
-        full = tokenizer.apply_chat_template([*r["messages"], {"role": "assistant", "content": target}], tokenize=False)
+        full = tokenizer.apply_chat_template(
+            [*r["messages"], {"role": "assistant", "content": target}], tokenize=False
+        )
         at = full.rfind(target)
         if at < 0 or not target.startswith(prefix):
             raise ConfigError(f"the tokenizer's chat template does not render the reply of row {i} verbatim")
@@ -129,7 +135,8 @@ def train_sft(
     callbacks: list[Any] | None = None,
     resume: str | bool | None = None,
 ):
-    """Train ``model`` on ``rows`` (prompt/completion chat rows) for ``steps`` steps; returns the trained model.
+    """Train ``model`` on ``rows`` (prompt/completion chat rows) for ``steps`` steps; returns the trained
+    model.
 
     LoRA adapters, when configured, are merged back so later stages and generation see one plain model.
     """

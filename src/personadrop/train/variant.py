@@ -3,8 +3,8 @@
 ``sft``      one SFT stage on (prompt -> real reply).
 ``grpo``     SFT warm start (or a finished ``sft`` run given as ``warm_start``), then GRPO on the reply task.
 ``humanlm``  SFT warm start on "states, then reply" targets, then GRPO over the seven HumanLM tasks.
-With ``field_dropout`` P, every stage shows each training prompt through ``FieldDropout(P)`` keyed by
-(seed, example id, epoch).
+Every stage shows each training prompt through the config's ``train_condition`` (``fields:0.6`` for field
+dropout), keyed by (seed, example id, epoch).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from personadrop.data.example import Example
-from personadrop.dropout import FieldDropout, Full, Policy
 from personadrop.errors import ConfigError, DataError
 from personadrop.judges.base import Judge
-from personadrop.models.checkpoint import Decoding
-from personadrop.models.prompting import PromptBuilder, encode
-from personadrop.prompts import target_text
+from personadrop.models.hf import Decoding
+from personadrop.prompts import PromptBuilder, encode, target_text
 from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
     GRPO_EPOCH_OFFSET,
@@ -33,17 +31,9 @@ from personadrop.train.datasets import (
     sft_tasks,
 )
 from personadrop.train.run import RunDir, curves_callback, data_fingerprint
+from personadrop.variants import run_name
 
 log = logging.getLogger(__name__)
-
-
-def variant_name(method: str, field_dropout: float | None) -> str:
-    """The study's name for a variant: ``grpo``, ``grpo+fd``, ..."""
-    return method + ("+fd" if field_dropout else "")
-
-
-def training_policy(cfg: TrainConfig) -> Policy:
-    return FieldDropout(cfg.field_dropout, min_keep=cfg.dropout_min_keep) if cfg.field_dropout else Full()
 
 
 def inference_task(cfg: TrainConfig) -> str:
@@ -92,6 +82,7 @@ def train_variant(
     """Train (or resume, or skip when finished) one variant; returns its run directory.
 
     ``data``: a dataset directory/file (its ``train`` split is used) or a list of examples.
+    ``field_dropout``: shorthand for ``train_condition="fields:<p>"`` (a TrainConfig field).
     ``judge``: a Judge or registry spec for the GRPO reward (default: the config's, ``exact``).
     ``warm_start``: for ``grpo``, a finished ``sft`` run with the same data, seed, model and field dropout
     whose model replaces the warm-start stage (its SFT settings are recorded as this run's).
@@ -102,7 +93,7 @@ def train_variant(
         # The run directory records which judge rewarded it.
         overrides["judge"] = judge if isinstance(judge, str) else getattr(judge, "name", type(judge).__name__)
     cfg = resolve_config(method, profile=profile, config=config, field_dropout=field_dropout, **overrides)
-    name = name or variant_name(method, cfg.field_dropout)
+    name = name or run_name(method, cfg.train_condition)
     run = RunDir(out_dir)
     examples, source = load_train_examples(data, cfg)
     fingerprint = data_fingerprint(examples, source)
@@ -115,8 +106,10 @@ def train_variant(
         return run
     _check_reporting(cfg)
     if cfg.model.path is not None and not (Path(cfg.model.path) / "config.json").exists():
-        raise ConfigError(f"--model {cfg.model.path} is not a local model directory (no config.json); "
-                          "weights are never downloaded, give a checkpoint directory or tiny/small")
+        raise ConfigError(
+            f"--model {cfg.model.path} is not a local model directory (no config.json); "
+            "weights are never downloaded, give a checkpoint directory or tiny/small"
+        )
     run.begin(cfg, fingerprint, name)
     return _Trainer(cfg, run, examples, judge, warm_run, name).run()
 
@@ -132,11 +125,15 @@ def _check_reporting(cfg: TrainConfig) -> None:
             raise ConfigError(f"--report-to {target} needs the {target} package, which is not installed")
 
 
-def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, fingerprint: dict[str, Any]) -> RunDir | None:
+def _check_warm_start(
+    warm_start: str | Path | RunDir | None, cfg: TrainConfig, fingerprint: dict[str, Any]
+) -> RunDir | None:
     if warm_start is None:
         return None
     if cfg.method != "grpo":
-        raise ConfigError(f"warm_start reuses an sft run, which only grpo can start from (method is {cfg.method})")
+        raise ConfigError(
+            f"warm_start reuses an sft run, which only grpo can start from (method is {cfg.method})"
+        )
     warm = warm_start if isinstance(warm_start, RunDir) else RunDir(warm_start)
     if not warm.done:
         raise ConfigError(f"warm-start run {warm.path} is not a finished training run")
@@ -145,7 +142,7 @@ def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, 
         key
         for key, a, b in (
             ("method", wc.method, "sft"),
-            ("field_dropout", wc.field_dropout, cfg.field_dropout),
+            ("train_condition", wc.train_condition, cfg.train_condition),
             ("seed", wc.seed, cfg.seed),
             ("model", wc.model, cfg.model),
             ("max_prompt_tokens", wc.max_prompt_tokens, cfg.max_prompt_tokens),
@@ -161,11 +158,18 @@ def _check_warm_start(warm_start: str | Path | RunDir | None, cfg: TrainConfig, 
 class _Trainer:
     """The stages of one run, each skipped when its ``final/`` exists and resumed from its last checkpoint."""
 
-    def __init__(self, cfg: TrainConfig, run: RunDir, examples: list[Example], judge: Judge | str | None,
-                 warm_run: RunDir | None, name: str):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run: RunDir,
+        examples: list[Example],
+        judge: Judge | str | None,
+        warm_run: RunDir | None,
+        name: str,
+    ):
         self.cfg, self.run_dir, self.examples, self.warm_run, self.name = cfg, run, examples, warm_run, name
         self.judge_spec = judge if judge is not None else cfg.judge
-        self.policy = training_policy(cfg)
+        self.policy = cfg.policy
         self._budgets: dict[str, int] = {}
 
     def run(self) -> RunDir:
@@ -180,11 +184,18 @@ class _Trainer:
         model = self._warm_start(tokenizer, builder)
         if cfg.uses_grpo:
             model = self._grpo(model, tokenizer, builder)
-        # Evaluation writes at most as much as the longest training target (plus a margin), unless told otherwise.
-        lengths = {"max_new_tokens": self._budget(tokenizer, "response"),
-                   "max_new_tokens_states": self._budget(tokenizer, "states+response")}
-        decoding = Decoding(**{**cfg.decoding.model_dump(),
-                               **{k: v for k, v in lengths.items() if k not in cfg.decoding.model_fields_set}})
+        # Evaluation writes at most as much as the longest training target (plus a margin), unless told
+        # otherwise.
+        lengths = {
+            "max_new_tokens": self._budget(tokenizer, "response"),
+            "max_new_tokens_states": self._budget(tokenizer, "states+response"),
+        }
+        decoding = Decoding(
+            **{
+                **cfg.decoding.model_dump(),
+                **{k: v for k, v in lengths.items() if k not in cfg.decoding.model_fields_set},
+            }
+        )
         self.run_dir.finish(
             model,
             tokenizer,
@@ -192,7 +203,7 @@ class _Trainer:
             inference_task=inference_task(cfg),
             max_prompt_tokens=cfg.max_prompt_tokens,
             decoding=decoding.model_dump(),
-            field_dropout=cfg.field_dropout,
+            train_condition=cfg.train_condition,
             train_seconds=round(time.perf_counter() - started, 2),
             warm_start=str(self.warm_run.path) if self.warm_run else None,
         )
@@ -235,7 +246,7 @@ class _Trainer:
         return tokenizer
 
     def _fresh_model(self, tokenizer):
-        from personadrop.models.checkpoint import load_model
+        from personadrop.models.hf import load_model
         from personadrop.models.tiny import PRESETS, build_model
 
         if self.cfg.model.path is not None:
@@ -244,7 +255,7 @@ class _Trainer:
         return build_model(PRESETS[self.cfg.model.preset], tokenizer, seed=self.cfg.seed)
 
     def _load(self, path: Path):
-        from personadrop.models.checkpoint import load_model
+        from personadrop.models.hf import load_model
 
         model, _ = load_model(path)
         return model.train()
@@ -260,8 +271,17 @@ class _Trainer:
             return self._load(run.stage_final(stage))
         tasks = sft_tasks(cfg.method, seed=cfg.seed, state_task_share=cfg.sft.state_task_share)
         blocks = epoch_blocks(cfg.sft.epochs)
-        rows = build_rows(self.examples, self.policy, builder, seed=cfg.seed, epochs=blocks, tasks=tasks,
-                          with_targets=True, stage=stage, batch_size=cfg.sft.batch_size)
+        rows = build_rows(
+            self.examples,
+            self.policy,
+            builder,
+            seed=cfg.seed,
+            epochs=blocks,
+            tasks=tasks,
+            with_targets=True,
+            stage=stage,
+            batch_size=cfg.sft.batch_size,
+        )
         run.write_shown(stage, rows.visibility)
         steps = sft_steps(len(rows.rows) // blocks, cfg)
         # SFT sees whole targets; the rollout caps of the GRPO stage do not apply here.
@@ -269,8 +289,14 @@ class _Trainer:
         callback = curves_callback(run, stage)
         t0 = time.perf_counter()
         model = train_sft(
-            self._fresh_model(tokenizer), tokenizer, rows.rows, cfg, run.stage_dir(stage),
-            steps=steps, max_completion_tokens=max_completion, callbacks=[callback],
+            self._fresh_model(tokenizer),
+            tokenizer,
+            rows.rows,
+            cfg,
+            run.stage_dir(stage),
+            steps=steps,
+            max_completion_tokens=max_completion,
+            callbacks=[callback],
             resume=run.last_checkpoint(stage),
         )
         self._record(stage, steps, len(rows.rows), time.perf_counter() - t0, callback)
@@ -289,20 +315,45 @@ class _Trainer:
         judge.check_ready()
         tasks = grpo_tasks(cfg.method, humanlm_response_task=cfg.grpo.humanlm_response_task)
         blocks = epoch_blocks(cfg.grpo.epochs)
-        rows = build_rows(self.examples, self.policy, builder, seed=cfg.seed, epochs=blocks, tasks=tasks,
-                          with_targets=False, stage=stage, epoch_offset=GRPO_EPOCH_OFFSET)
+        rows = build_rows(
+            self.examples,
+            self.policy,
+            builder,
+            seed=cfg.seed,
+            epochs=blocks,
+            tasks=tasks,
+            with_targets=False,
+            stage=stage,
+            epoch_offset=GRPO_EPOCH_OFFSET,
+        )
         run.write_shown(stage, rows.visibility)
         steps = grpo_steps(len(rows.rows) // blocks, cfg)
         max_completion = self._completion_budget(tokenizer)
         reward = reward_function(judge)
         callback = curves_callback(run, stage)
-        trainer = make_grpo_trainer(model, tokenizer, rows.dataset(), reward, cfg, run.stage_dir(stage),
-                                    steps=steps, max_completion_tokens=max_completion, callbacks=[callback])
+        trainer = make_grpo_trainer(
+            model,
+            tokenizer,
+            rows.dataset(),
+            reward,
+            cfg,
+            run.stage_dir(stage),
+            steps=steps,
+            max_completion_tokens=max_completion,
+            callbacks=[callback],
+        )
         t0 = time.perf_counter()
         model = train_grpo(trainer, resume=run.last_checkpoint(stage))
-        self._record(stage, steps, len(rows.rows), time.perf_counter() - t0, callback,
-                     judge=getattr(judge, "name", type(judge).__name__), unscored_rollouts=reward.failures,
-                     unparsable_rollouts=reward.unparsable)
+        self._record(
+            stage,
+            steps,
+            len(rows.rows),
+            time.perf_counter() - t0,
+            callback,
+            judge=getattr(judge, "name", type(judge).__name__),
+            unscored_rollouts=reward.failures,
+            unparsable_rollouts=reward.unparsable,
+        )
         run.finish_stage(stage, model, tokenizer)
         return model
 

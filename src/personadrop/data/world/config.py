@@ -21,7 +21,12 @@ from personadrop.errors import ConfigError
 from personadrop.settings import first_error, merge_settings, read_settings
 
 #: Items per list field, as in HUMANUAL personas (demographics always has its six keys).
-ITEM_BOUNDS: dict[str, tuple[int, int]] = {"interests": (5, 10), "values": (5, 10), "communication": (5, 10), "statistics": (4, 8)}
+ITEM_BOUNDS: dict[str, tuple[int, int]] = {
+    "interests": (5, 10),
+    "values": (5, 10),
+    "communication": (5, 10),
+    "statistics": (4, 8),
+}
 
 
 class SignalCell(BaseModel):
@@ -38,9 +43,16 @@ class StateNoise(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stance_sigma: float = Field(0.5, gt=0.0)  # Gaussian noise on (level of chosen - level of sacrificed value)
-    leniency_shift: dict[str, float] = Field(default_factory=lambda: {"harsh": -0.6, "neutral": 0.0, "lenient": 0.6})
-    strength_cuts: tuple[float, float] = (0.8, 1.7)  # |score| below the first: slightly; below the second: firmly
+    stance_sigma: float = Field(
+        0.5, gt=0.0
+    )  # Gaussian noise on (level of chosen - level of sacrificed value)
+    leniency_shift: dict[str, float] = Field(
+        default_factory=lambda: {"harsh": -0.6, "neutral": 0.0, "lenient": 0.6}
+    )
+    strength_cuts: tuple[float, float] = (
+        0.8,
+        1.7,
+    )  # |score| below the first: slightly; below the second: firmly
     emotion: float = Field(0.1, ge=0.0, le=1.0)  # chance of a random emotion instead of the temperament's
     intensity: float = Field(0.15, ge=0.0, le=1.0)  # chance the intensity moves one step
     emotion_target: float = Field(0.1, ge=0.0, le=1.0)
@@ -62,14 +74,27 @@ def default_signal() -> dict[str, dict[str, SignalCell]]:
     Statistics on length and leniency, Demographics and Interests weak; several fields overlap."""
     c = SignalCell
     return {
-        "demographics": {"leniency": c(items=1, reliability=0.5), "tone": c(items=1, reliability=0.45),
-                         "worldview": c(items=1, reliability=0.45), "temperament": c(items=1, reliability=0.5)},
-        "interests": {"values": c(items=3, reliability=0.5), "worldview": c(items=1, reliability=0.45),
-                      "temperament": c(items=1, reliability=0.45)},
-        "values": {"values": c(items=5, reliability=0.85), "worldview": c(items=1, reliability=0.8),
-                   "leniency": c(items=1, reliability=0.6)},
-        "communication": {"tone": c(items=2, reliability=0.85), "temperament": c(items=2, reliability=0.8),
-                          "verbosity": c(items=1, reliability=0.6)},
+        "demographics": {
+            "leniency": c(items=1, reliability=0.5),
+            "tone": c(items=1, reliability=0.45),
+            "worldview": c(items=1, reliability=0.45),
+            "temperament": c(items=1, reliability=0.5),
+        },
+        "interests": {
+            "values": c(items=3, reliability=0.5),
+            "worldview": c(items=1, reliability=0.45),
+            "temperament": c(items=1, reliability=0.45),
+        },
+        "values": {
+            "values": c(items=5, reliability=0.85),
+            "worldview": c(items=1, reliability=0.8),
+            "leniency": c(items=1, reliability=0.6),
+        },
+        "communication": {
+            "tone": c(items=2, reliability=0.85),
+            "temperament": c(items=2, reliability=0.8),
+            "verbosity": c(items=1, reliability=0.6),
+        },
         "statistics": {"verbosity": c(items=2, reliability=0.85), "leniency": c(items=2, reliability=0.75)},
     }
 
@@ -101,10 +126,17 @@ class WorldConfig(BaseModel):
     priors: dict[str, tuple[float, ...]] = Field(default_factory=default_priors)
     signal: dict[str, dict[str, SignalCell]] = Field(default_factory=default_signal)
     noise_items: dict[str, tuple[int, int]] = Field(
-        default_factory=lambda: {"interests": (1, 3), "values": (0, 2), "communication": (0, 2), "statistics": (0, 2)}
+        default_factory=lambda: {
+            "interests": (1, 3),
+            "values": (0, 2),
+            "communication": (0, 2),
+            "statistics": (0, 2),
+        }
     )
     demographics_na: float = Field(0.15, ge=0.0, le=1.0)  # each key unknown with this chance
-    demographics_all_na: float = Field(0.15, ge=0.0, le=1.0)  # the whole dict unknown (as in about 1 in 6 real personas)
+    demographics_all_na: float = Field(
+        0.15, ge=0.0, le=1.0
+    )  # the whole dict unknown (as in about 1 in 6 real personas)
     noise: StateNoise = Field(default_factory=StateNoise)
 
     @model_validator(mode="after")
@@ -125,22 +157,34 @@ class WorldConfig(BaseModel):
                 raise ValueError(f"signal: unknown field {field!r}; fields are {', '.join(PERSONA_FIELDS)}")
             for group, cell in cells.items():
                 if group not in GROUP_VALUES:
-                    raise ValueError(f"signal.{field}: unknown trait group {group!r}; groups are {', '.join(GROUP_VALUES)}")
+                    raise ValueError(
+                        f"signal.{field}: unknown trait group {group!r}; groups are {', '.join(GROUP_VALUES)}"
+                    )
                 if cell.items and not supports(field, group):
-                    keys = f" (demographics can carry: {', '.join(DEMOGRAPHIC_KEY)})" if field == "demographics" else ""
+                    keys = (
+                        f" (demographics can carry: {', '.join(DEMOGRAPHIC_KEY)})"
+                        if field == "demographics"
+                        else ""
+                    )
                     raise ValueError(f"signal.{field}.{group}: the world language has no such items{keys}")
                 if field == "demographics" and cell.items > 1:
-                    raise ValueError(f"signal.demographics.{group}: one key per group, so items must be 0 or 1")
+                    raise ValueError(
+                        f"signal.demographics.{group}: one key per group, so items must be 0 or 1"
+                    )
                 if group != "values" and cell.items > 3:
                     raise ValueError(f"signal.{field}.{group}: at most 3 items per single trait")
         for field, (lo_n, hi_n) in ITEM_BOUNDS.items():
             fixed = sum(c.items for c in self.signal.get(field, {}).values())
             noise_lo, noise_hi = self.noise_items.get(field, (0, 0))
             if not 0 <= noise_lo <= noise_hi <= len(NOISE_PHRASES[field]):
-                raise ValueError(f"noise_items.{field} must be (min, max) with 0 <= min <= max <= {len(NOISE_PHRASES[field])}")
+                raise ValueError(
+                    f"noise_items.{field} must be (min, max) with 0 <= min <= max <= "
+                    f"{len(NOISE_PHRASES[field])}"
+                )
             if fixed + noise_lo < lo_n or fixed + noise_hi > hi_n:
                 raise ValueError(
-                    f"{field} would hold {fixed + noise_lo}-{fixed + noise_hi} items; HUMANUAL-like personas hold {lo_n}-{hi_n}"
+                    f"{field} would hold {fixed + noise_lo}-{fixed + noise_hi} items; HUMANUAL-like personas "
+                    f"hold {lo_n}-{hi_n}"
                 )
         return self
 

@@ -81,7 +81,9 @@ def _posts(config: WorldConfig) -> list[WorldPost]:
         seen.add(text)
         split = "train" if j < n_train else "val" if j < n_train + n_val else "test"
         parent = rng.choice(PARENT_COMMENTS) if rng.random() < config.thread_share else None
-        posts.append(WorldPost(f"p{j:05d}", facts, text, _EPOCH + 10_800 * j + rng.randrange(3_600), split, parent))
+        posts.append(
+            WorldPost(f"p{j:05d}", facts, text, _EPOCH + 10_800 * j + rng.randrange(3_600), split, parent)
+        )
     return posts
 
 
@@ -99,7 +101,7 @@ def _assign(config: WorldConfig, users: list[WorldUser], posts: list[WorldPost])
     out, start = [], 0
     for user, k in zip(users, wants, strict=True):
         chosen: list[int] = []
-        for j in order[start:start + k]:
+        for j in order[start : start + k]:
             while j in chosen:  # a chunk that spans two shuffles may repeat a post
                 j = rng.randrange(len(posts))
             chosen.append(j)
@@ -138,10 +140,17 @@ def generate_world(config: WorldConfig) -> World:
             if post.parent is not None:
                 context.append(Turn(speaker=COMMENTER_NAME, content=post.parent))
             example = Example(
-                id=f"{post.post_id}/{user.user_id}", user_id=user.user_id, post_id=post.post_id, persona=persona,
-                context=tuple(context), response=realize_response(states, r),
-                timestamp=post.timestamp + 600 + r.randrange(86_400), metadata={"source": "personadrop-world"},
-                states=states.phrases(), split=post.split, unseen_user=user.unseen,
+                id=f"{post.post_id}/{user.user_id}",
+                user_id=user.user_id,
+                post_id=post.post_id,
+                persona=persona,
+                context=tuple(context),
+                response=realize_response(states, r),
+                timestamp=post.timestamp + 600 + r.randrange(86_400),
+                metadata={"source": "personadrop-world"},
+                states=states.phrases(),
+                split=post.split,
+                unseen_user=user.unseen,
             )
             world.examples.append(example)
             world.true_states[example.id] = states

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from personadrop.data.humanual import example_to_row, write_jsonl
+from personadrop.data.humanual import write_jsonl
+from personadrop.data.rows import example_to_row
 from personadrop.data.world.config import WorldConfig, load_world_config, world_config
 from personadrop.data.world.generate import SPLITS, World, generate_world
 from personadrop.data.world.model import WorldModel
@@ -49,8 +50,10 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         write_jsonl((example_to_row(e) for e in world.examples if e.split == split), out / f"{split}.jsonl")
-    write_jsonl(({"user_id": u.user_id, "unseen_user": u.unseen, "traits": u.traits} for u in world.users),
-                out / "traits.jsonl")
+    write_jsonl(
+        ({"user_id": u.user_id, "unseen_user": u.unseen, "traits": u.traits} for u in world.users),
+        out / "traits.jsonl",
+    )
     record = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -79,7 +82,13 @@ def generate_world_dir(
     ``config`` is a config file (YAML/JSON) or a :class:`WorldConfig`; ``seed``/``users``/``posts`` and
     ``options`` (any WorldConfig field, merged leaf by leaf) override it.
     """
-    base = config if isinstance(config, WorldConfig) else load_world_config(config) if config is not None else None
+    base = (
+        config
+        if isinstance(config, WorldConfig)
+        else load_world_config(config)
+        if config is not None
+        else None
+    )
     settings = merge_settings(base.to_json_dict(), options) if base is not None else options
     cfg = world_config(settings, seed=seed, users=users, posts=posts)
     return write_world(generate_world(cfg), out_dir)
@@ -106,7 +115,9 @@ def load_world_config_from_dir(data_dir: str | Path) -> WorldConfig:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise DataError(f"{path}: not a {FORMAT} file")
     if record.get("version") != FORMAT_VERSION:
-        raise DataError(f"{path}: world format version {record.get('version')} (this code reads {FORMAT_VERSION})")
+        raise DataError(
+            f"{path}: world format version {record.get('version')} (this code reads {FORMAT_VERSION})"
+        )
     try:
         return WorldConfig.model_validate(record["config"])
     except (KeyError, ValidationError) as err:

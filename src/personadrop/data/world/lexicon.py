@@ -15,7 +15,12 @@ from personadrop.data.world.vocab import GROUP_VALUES, VALUES, group_of, value_t
 PERSONA_FIELDS: tuple[str, ...] = ("demographics", "interests", "values", "communication", "statistics")
 
 #: Demographic key that carries each trait group (groups without a key cannot live in Demographics).
-DEMOGRAPHIC_KEY: dict[str, str] = {"leniency": "age group", "tone": "occupation", "worldview": "location", "temperament": "other"}
+DEMOGRAPHIC_KEY: dict[str, str] = {
+    "leniency": "age group",
+    "tone": "occupation",
+    "worldview": "location",
+    "temperament": "other",
+}
 #: Keys that never carry a trait: pure noise.
 DEMOGRAPHIC_NOISE: dict[str, tuple[str, ...]] = {
     "gender": ("male", "female", "nonbinary"),
@@ -34,7 +39,11 @@ VALUE_TOPICS: dict[str, tuple[str, str]] = {
     "generosity": ("charity drives", "gift wrapping"),
 }
 _VALUE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
-    "interests": {"high": ("loves {topic}",), "mid": ("sometimes enjoys {topic}",), "low": ("bored by {topic}",)},
+    "interests": {
+        "high": ("loves {topic}",),
+        "mid": ("sometimes enjoys {topic}",),
+        "low": ("bored by {topic}",),
+    },
     "values": {
         "high": ("{v} above all", "deeply values {v}"),
         "mid": ("cares about {v}", "{v} in moderation"),
@@ -57,51 +66,77 @@ _BANKS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     "demographics": {
         "leniency": {"harsh": ("55-64", "65+"), "neutral": ("35-44", "45-54"), "lenient": ("18-24", "25-34")},
         "tone": {
-            "blunt": ("mechanic", "construction foreman"), "warm": ("nurse", "kindergarten teacher"),
-            "sarcastic": ("bartender", "comedy writer"), "formal": ("lawyer", "accountant"),
+            "blunt": ("mechanic", "construction foreman"),
+            "warm": ("nurse", "kindergarten teacher"),
+            "sarcastic": ("bartender", "comedy writer"),
+            "formal": ("lawyer", "accountant"),
         },
         "worldview": {
-            "trusting": ("small town", "rural village"), "cynical": ("big city", "downtown apartment"),
-            "karmic": ("coastal town", "island community"), "pragmatic": ("suburbs", "tech hub"),
+            "trusting": ("small town", "rural village"),
+            "cynical": ("big city", "downtown apartment"),
+            "karmic": ("coastal town", "island community"),
+            "pragmatic": ("suburbs", "tech hub"),
             "traditional": ("family farm", "old neighborhood"),
         },
         "temperament": {
-            "calm": ("meditates daily", "plays chess"), "fiery": ("boxing hobbyist", "plays rugby"),
-            "anxious": ("lives with anxiety", "insomniac"), "cheerful": ("amateur clown", "party planner"),
+            "calm": ("meditates daily", "plays chess"),
+            "fiery": ("boxing hobbyist", "plays rugby"),
+            "anxious": ("lives with anxiety", "insomniac"),
+            "cheerful": ("amateur clown", "party planner"),
         },
     },
     "interests": {
         "temperament": {
-            "calm": ("yoga", "bird watching"), "fiery": ("boxing", "heavy metal"),
-            "anxious": ("true crime", "disaster documentaries"), "cheerful": ("stand-up comedy", "karaoke"),
+            "calm": ("yoga", "bird watching"),
+            "fiery": ("boxing", "heavy metal"),
+            "anxious": ("true crime", "disaster documentaries"),
+            "cheerful": ("stand-up comedy", "karaoke"),
         },
         "tone": {
-            "blunt": ("no-nonsense podcasts", "powerlifting"), "warm": ("baking for friends", "knitting"),
-            "sarcastic": ("satire websites", "roast battles"), "formal": ("classical music", "opera"),
+            "blunt": ("no-nonsense podcasts", "powerlifting"),
+            "warm": ("baking for friends", "knitting"),
+            "sarcastic": ("satire websites", "roast battles"),
+            "formal": ("classical music", "opera"),
         },
-        "verbosity": {"terse": ("haiku", "tweets"), "moderate": ("short stories", "magazines"), "wordy": ("long novels", "epic sagas")},
+        "verbosity": {
+            "terse": ("haiku", "tweets"),
+            "moderate": ("short stories", "magazines"),
+            "wordy": ("long novels", "epic sagas"),
+        },
         "leniency": {
-            "harsh": ("crime dramas", "courtroom shows"), "neutral": ("documentaries", "debates"),
+            "harsh": ("crime dramas", "courtroom shows"),
+            "neutral": ("documentaries", "debates"),
             "lenient": ("feel-good movies", "redemption stories"),
         },
         "worldview": {
-            "trusting": ("community potlucks", "volunteer fairs"), "cynical": ("conspiracy documentaries", "political thrillers"),
-            "karmic": ("astrology", "tarot"), "pragmatic": ("personal finance", "productivity blogs"),
+            "trusting": ("community potlucks", "volunteer fairs"),
+            "cynical": ("conspiracy documentaries", "political thrillers"),
+            "karmic": ("astrology", "tarot"),
+            "pragmatic": ("personal finance", "productivity blogs"),
             "traditional": ("church choir", "folk dancing"),
         },
     },
     "values": {
         "temperament": {
-            "calm": ("inner peace", "keeping composure"), "fiery": ("passion", "fighting for causes"),
-            "anxious": ("security", "avoiding risk"), "cheerful": ("joy", "humor"),
+            "calm": ("inner peace", "keeping composure"),
+            "fiery": ("passion", "fighting for causes"),
+            "anxious": ("security", "avoiding risk"),
+            "cheerful": ("joy", "humor"),
         },
         "tone": {
-            "blunt": ("directness", "saying it straight"), "warm": ("kindness", "gentleness"),
-            "sarcastic": ("wit", "irony"), "formal": ("decorum", "good manners"),
+            "blunt": ("directness", "saying it straight"),
+            "warm": ("kindness", "gentleness"),
+            "sarcastic": ("wit", "irony"),
+            "formal": ("decorum", "good manners"),
         },
-        "verbosity": {"terse": ("brevity", "efficiency"), "moderate": ("balance", "clarity"), "wordy": ("storytelling", "thoroughness")},
+        "verbosity": {
+            "terse": ("brevity", "efficiency"),
+            "moderate": ("balance", "clarity"),
+            "wordy": ("storytelling", "thoroughness"),
+        },
         "leniency": {
-            "harsh": ("accountability", "consequences"), "neutral": ("hearing both sides", "open mind"),
+            "harsh": ("accountability", "consequences"),
+            "neutral": ("hearing both sides", "open mind"),
             "lenient": ("forgiveness", "second chances"),
         },
         "worldview": {
@@ -114,33 +149,45 @@ _BANKS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     },
     "communication": {
         "temperament": {
-            "calm": ("stays calm", "even-tempered replies"), "fiery": ("gets heated quickly", "uses exclamation points"),
-            "anxious": ("nervous hedging", "second-guesses often"), "cheerful": ("upbeat and playful", "cracks jokes"),
+            "calm": ("stays calm", "even-tempered replies"),
+            "fiery": ("gets heated quickly", "uses exclamation points"),
+            "anxious": ("nervous hedging", "second-guesses often"),
+            "cheerful": ("upbeat and playful", "cracks jokes"),
         },
         "tone": {
-            "blunt": ("blunt and direct", "no sugarcoating"), "warm": ("warm and supportive", "gentle wording"),
-            "sarcastic": ("heavy sarcasm", "dry wit"), "formal": ("formal wording", "polite and measured"),
+            "blunt": ("blunt and direct", "no sugarcoating"),
+            "warm": ("warm and supportive", "gentle wording"),
+            "sarcastic": ("heavy sarcasm", "dry wit"),
+            "formal": ("formal wording", "polite and measured"),
         },
         "verbosity": {
-            "terse": ("short replies", "gets to the point"), "moderate": ("explains briefly", "gives a reason or two"),
+            "terse": ("short replies", "gets to the point"),
+            "moderate": ("explains briefly", "gives a reason or two"),
             "wordy": ("tells personal stories", "long explanations"),
         },
         "leniency": {
-            "harsh": ("quick to judge", "calls people out"), "neutral": ("weighs both sides", "even-handed"),
+            "harsh": ("quick to judge", "calls people out"),
+            "neutral": ("weighs both sides", "even-handed"),
             "lenient": ("gives the benefit of the doubt", "goes easy on people"),
         },
         "worldview": {
-            "trusting": ("assumes good intent",), "cynical": ("suspects hidden motives",), "karmic": ("mentions karma often",),
-            "pragmatic": ("focuses on outcomes",), "traditional": ("cites tradition",),
+            "trusting": ("assumes good intent",),
+            "cynical": ("suspects hidden motives",),
+            "karmic": ("mentions karma often",),
+            "pragmatic": ("focuses on outcomes",),
+            "traditional": ("cites tradition",),
         },
     },
     "statistics": {
         "temperament": {
-            "calm": ("rare exclamation marks",), "fiery": ("frequent exclamation marks", "many all-caps words"),
-            "anxious": ("many question marks",), "cheerful": ("frequent laughing emoji",),
+            "calm": ("rare exclamation marks",),
+            "fiery": ("frequent exclamation marks", "many all-caps words"),
+            "anxious": ("many question marks",),
+            "cheerful": ("frequent laughing emoji",),
         },
         "tone": {
-            "blunt": ("frequent words: look, period", "short sentences"), "warm": ("frequent words: friend, dear", "many heart emoji"),
+            "blunt": ("frequent words: look, period", "short sentences"),
+            "warm": ("frequent words: friend, dear", "many heart emoji"),
             "sarcastic": ("frequent words: wow, genius", "many eye-roll emoji"),
             "formal": ("frequent word: respectfully", "long formal sentences"),
         },
@@ -150,25 +197,67 @@ _BANKS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "wordy": ("average reply: 50 words", "three paragraphs or more"),
         },
         "leniency": {
-            "harsh": ("votes YTA 60% of the time", "often votes YTA"), "neutral": ("votes NTA half the time", "mixed verdicts"),
+            "harsh": ("votes YTA 60% of the time", "often votes YTA"),
+            "neutral": ("votes NTA half the time", "mixed verdicts"),
             "lenient": ("votes NTA 80% of the time", "rarely votes YTA"),
         },
         "worldview": {
-            "trusting": ("frequent phrase: mean well",), "cynical": ("frequent phrase: look out",),
-            "karmic": ("frequent word: karma",), "pragmatic": ("frequent word: results",), "traditional": ("frequent word: blood",),
+            "trusting": ("frequent phrase: mean well",),
+            "cynical": ("frequent phrase: look out",),
+            "karmic": ("frequent word: karma",),
+            "pragmatic": ("frequent word: results",),
+            "traditional": ("frequent word: blood",),
         },
     },
 }
 
 #: Uninformative items mixed into each field (the same for every trait value).
 NOISE_PHRASES: dict[str, tuple[str, ...]] = {
-    "interests": ("cooking", "gardening", "video games", "hiking", "photography", "coffee", "board games", "travel",
-                  "cats", "dogs", "football", "podcasts", "reality tv", "running", "anime", "fishing"),
-    "values": ("hard work", "health", "education", "adventure", "creativity", "punctuality", "cleanliness", "ambition"),
-    "communication": ("uses emojis", "writes in lowercase", "uses abbreviations", "uses bullet points",
-                      "quotes the post", "addresses OP directly", "edits posts often"),
-    "statistics": ("posts mostly at night", "active since 2019", "comments on weekends", "about 20 comments a month",
-                   "uses few commas", "replies within an hour"),
+    "interests": (
+        "cooking",
+        "gardening",
+        "video games",
+        "hiking",
+        "photography",
+        "coffee",
+        "board games",
+        "travel",
+        "cats",
+        "dogs",
+        "football",
+        "podcasts",
+        "reality tv",
+        "running",
+        "anime",
+        "fishing",
+    ),
+    "values": (
+        "hard work",
+        "health",
+        "education",
+        "adventure",
+        "creativity",
+        "punctuality",
+        "cleanliness",
+        "ambition",
+    ),
+    "communication": (
+        "uses emojis",
+        "writes in lowercase",
+        "uses abbreviations",
+        "uses bullet points",
+        "quotes the post",
+        "addresses OP directly",
+        "edits posts often",
+    ),
+    "statistics": (
+        "posts mostly at night",
+        "active since 2019",
+        "comments on weekends",
+        "about 20 comments a month",
+        "uses few commas",
+        "replies within an hour",
+    ),
 }
 
 
@@ -185,8 +274,11 @@ def phrasings(field: str, trait: str, value: str) -> tuple[str, ...]:
     if group == "values":
         moral = trait.split(":", 1)[1]
         templates = _VALUE_TEMPLATES[field][value]
-        return tuple(t.format(v=moral, topic=topic) for t in templates for topic in VALUE_TOPICS[moral]) if field == "interests" \
+        return (
+            tuple(t.format(v=moral, topic=topic) for t in templates for topic in VALUE_TOPICS[moral])
+            if field == "interests"
             else tuple(t.format(v=moral) for t in templates)
+        )
     return _BANKS[field][group][value]
 
 
@@ -225,5 +317,6 @@ ITEM_INDEX: Mapping[str, Mapping[str, tuple[str, str] | None]] = _build_index()
 
 
 def read_item(field: str, text: str) -> tuple[str, str] | None:
-    """The (trait, shown value) an item of ``field`` speaks about; None for noise or text not from the world."""
+    """The (trait, shown value) an item of ``field`` speaks about; None for noise or text not from the
+    world."""
     return ITEM_INDEX.get(field, {}).get(text)

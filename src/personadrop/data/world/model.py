@@ -55,7 +55,8 @@ Posterior = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class StateLaw:
-    """Predictive probabilities of each dimension's outcome for one (persona, post), in the key orders above."""
+    """Predictive probabilities of each dimension's outcome for one (persona, post), in the key orders
+    above."""
 
     stance: np.ndarray  # over STANCE_KEYS
     emotion: np.ndarray  # over EMOTION_KEYS
@@ -79,19 +80,38 @@ class WorldModel:
         # A cell with no items never wrote an item; text that looks like one carries no information.
         self._reliability = {
             (f, g): config.cell(f, g).reliability if config.cell(f, g).items else 0.0
-            for f in PERSONA_FIELDS for g in GROUP_VALUES
+            for f in PERSONA_FIELDS
+            for g in GROUP_VALUES
         }
         self._index = {g: {v: i for i, v in enumerate(vals)} for g, vals in GROUP_VALUES.items()}
         levels = range(len(LEVELS))
-        self.stance_table = np.array([[[_vector(stance_dist(a - b, le, noise), STANCE_KEYS) for le in LENIENCIES]
-                                       for b in levels] for a in levels])  # [a, b, leniency, stance]
-        self.emotion_table = np.array([[_vector(emotion_dist(t, d, s, noise), EMOTION_KEYS) for d, s in STANCE_KEYS]
-                                       for t in TEMPERAMENTS])  # [temperament, stance, emotion]
-        self.belief_table = np.array([_vector(belief_dist(w, noise), tuple((x,) for x in WORLDVIEWS)) for w in WORLDVIEWS])
-        self.goal_table = np.array([[[_vector(goal_dist(o, t, d, noise), tuple((g,) for g in GOALS)) for d in DIRECTIONS]
-                                     for t in TEMPERAMENTS] for o in TONES])  # [tone, temperament, direction, goal]
-        self.structure_table = np.array([_vector(structure_dist(v, noise), tuple((s,) for s in STRUCTURES))
-                                         for v in VERBOSITIES])
+        self.stance_table = np.array(
+            [
+                [[_vector(stance_dist(a - b, le, noise), STANCE_KEYS) for le in LENIENCIES] for b in levels]
+                for a in levels
+            ]
+        )  # [a, b, leniency, stance]
+        self.emotion_table = np.array(
+            [
+                [_vector(emotion_dist(t, d, s, noise), EMOTION_KEYS) for d, s in STANCE_KEYS]
+                for t in TEMPERAMENTS
+            ]
+        )  # [temperament, stance, emotion]
+        self.belief_table = np.array(
+            [_vector(belief_dist(w, noise), tuple((x,) for x in WORLDVIEWS)) for w in WORLDVIEWS]
+        )
+        self.goal_table = np.array(
+            [
+                [
+                    [_vector(goal_dist(o, t, d, noise), tuple((g,) for g in GOALS)) for d in DIRECTIONS]
+                    for t in TEMPERAMENTS
+                ]
+                for o in TONES
+            ]
+        )  # [tone, temperament, direction, goal]
+        self.structure_table = np.array(
+            [_vector(structure_dist(v, noise), tuple((s,) for s in STRUCTURES)) for v in VERBOSITIES]
+        )
         self._agree_mask = np.array([d == "agree" for d, _ in STANCE_KEYS], dtype=float)
 
     # ------------------------------------------------------------------ posterior
@@ -127,7 +147,9 @@ class WorldModel:
         temperament = posterior["temperament"]
         emotion = np.einsum("t,s,tse->e", temperament, stance, self.emotion_table)
         agree = float(stance @ self._agree_mask)
-        goal = np.einsum("o,t,d,otdg->g", posterior["tone"], temperament, np.array([agree, 1.0 - agree]), self.goal_table)
+        goal = np.einsum(
+            "o,t,d,otdg->g", posterior["tone"], temperament, np.array([agree, 1.0 - agree]), self.goal_table
+        )
         structure = posterior["verbosity"] @ self.structure_table
         return StateLaw(
             stance=stance,

@@ -90,12 +90,21 @@ _EMOTION = re.compile(rf"\b({_words(list(_EMOTION_OF))})\b")
 _BELIEF_OF = {phrase: key for key, phrase in BELIEFS.items()}
 _BELIEF = re.compile(_words(list(_BELIEF_OF)))
 _VALUE = re.compile(rf"\b({_words(list(VALUES))})\b")
-_GOAL_OF = {"support": "support", "correct": "correct", "mock": "mock", "mockery": "mock", "advise": "advise",
-            "advice": "advise", "question": "question"}
+_GOAL_OF = {
+    "support": "support",
+    "correct": "correct",
+    "mock": "mock",
+    "mockery": "mock",
+    "advise": "advise",
+    "advice": "advise",
+    "question": "question",
+}
 assert set(_GOAL_OF.values()) == set(GOALS)
 _GOAL = re.compile(rf"\b({_words(list(_GOAL_OF))})\b")
 _TONE_NAME = re.compile(rf"\b({_words(list(TONES))})\b")
-_TONE_CUE = {tone: re.compile(rf"(?<![a-z])(?:{_words(list(cues))})(?![a-z])") for tone, cues in TONE_CUES.items()}
+_TONE_CUE = {
+    tone: re.compile(rf"(?<![a-z])(?:{_words(list(cues))})(?![a-z])") for tone, cues in TONE_CUES.items()
+}
 _STRUCTURE_NAME = re.compile(r"with reasons and a story|with reasons|\bbrief\b")
 _STRUCTURE_OF = {"with reasons and a story": "storytelling", "with reasons": "reasoned", "brief": "brief"}
 _REASON = re.compile(r"\bbecause\b")
@@ -133,7 +142,7 @@ def parse_text(text: str) -> Reading:
             slots["direction"].add("agree" if v == "nta" else "disagree")
         side = _SIDE.search(sentence)
         if side:
-            parties = _parties(sentence[side.end():])
+            parties = _parties(sentence[side.end() :])
             if parties:
                 slots["direction"].add("agree" if parties[0] == POSTER else "disagree")
             slots["target"].update(p for p in parties if p != POSTER)
@@ -144,7 +153,7 @@ def parse_text(text: str) -> Reading:
             found = True
             slots["emotion"].add(_EMOTION_OF[m.group(1)])
             slots["intensity"].update(_INTENSITY_OF[w] for w in _INTENSITY.findall(sentence))
-            after = _parties(sentence[m.end():])
+            after = _parties(sentence[m.end() :])
             if after:
                 slots["emotion_target"].add(after[0])
         for m in _BELIEF.finditer(sentence):

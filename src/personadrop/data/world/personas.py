@@ -55,7 +55,11 @@ def write_persona(traits: Traits, config: WorldConfig, rng: random.Random) -> di
             cell = config.cell(field, group)
             if not cell.items:
                 continue
-            about = [value_trait(v) for v in rng.sample(VALUES, cell.items)] if group == "values" else [group] * cell.items
+            about = (
+                [value_trait(v) for v in rng.sample(VALUES, cell.items)]
+                if group == "values"
+                else [group] * cell.items
+            )
             for trait in about:
                 shown = _show(traits[trait], group, cell.reliability, rng)
                 options = [item_text(field, trait, p) for p in phrasings(field, trait, shown)]

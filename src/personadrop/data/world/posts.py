@@ -103,12 +103,19 @@ def write_post(facts: PostFacts, rng: random.Random) -> str:
     """One post text for ``facts`` (40-90 words), with randomly chosen sentences."""
     t = facts.target
     fill = {"t": t, "age": rng.randint(19, 58), "sex": rng.choice("MF")}
-    parts = [f"AITA for {rng.choice(ACTS[facts.chosen])}?", rng.choice(_SETUPS).format(**fill),
-             rng.choice(_EVENTS).format(**fill)]
+    parts = [
+        f"AITA for {rng.choice(ACTS[facts.chosen])}?",
+        rng.choice(_SETUPS).format(**fill),
+        rng.choice(_EVENTS).format(**fill),
+    ]
     extras = rng.sample(_EXTRAS, rng.randint(0, 2))
     if extras:
         parts.append(extras[0])
-    parts.append(rng.choice(_CHOICES).format(aim=rng.choice(AIMS[facts.chosen]), cost=rng.choice(COSTS[facts.sacrificed])))
+    parts.append(
+        rng.choice(_CHOICES).format(
+            aim=rng.choice(AIMS[facts.chosen]), cost=rng.choice(COSTS[facts.sacrificed])
+        )
+    )
     if rng.random() < 0.5:
         parts.append(rng.choice(_PLAIN).format(a=facts.chosen, b=facts.sacrificed))
     parts.extend(extras[1:])

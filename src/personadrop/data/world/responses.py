@@ -16,9 +16,14 @@ from personadrop.data.world.vocab import BELIEFS, EMOTIONS, INTENSITY_ADVERBS, P
 # Slots: {verdict} {strength} {p1} {p2} | {intensity} {emotion} {prep} {et} | {winner} {loser} | {belief}.
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "blunt": {
-        "stance": ("Look, {verdict}. I {strength} side with {p1} over {p2}.",
-                   "{verdict}, period. I {strength} side with {p1} over {p2}."),
-        "emotion": ("I'm {intensity} {emotion} {prep} {et}, no lie.", "Straight up, {intensity} {emotion} {prep} {et}."),
+        "stance": (
+            "Look, {verdict}. I {strength} side with {p1} over {p2}.",
+            "{verdict}, period. I {strength} side with {p1} over {p2}.",
+        ),
+        "emotion": (
+            "I'm {intensity} {emotion} {prep} {et}, no lie.",
+            "Straight up, {intensity} {emotion} {prep} {et}.",
+        ),
         "value": ("{winner} beats {loser}, period.", "{winner} first, {loser} second, period."),
         "belief": ("Fact is, {belief}.", "{belief}, plain fact."),
         "support": ("My support, period.",),
@@ -30,10 +35,18 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "story": ("I once lived this, no lie.", "Straight up, I once did this."),
     },
     "warm": {
-        "stance": ("{verdict}, friend. I {strength} side with {p1} over {p2}.",
-                   "Oh dear, {verdict}. I {strength} side with {p1} over {p2}."),
-        "emotion": ("Oh dear, I'm {intensity} {emotion} {prep} {et}.", "I feel {intensity} {emotion} {prep} {et}, friend."),
-        "value": ("{winner} should come before {loser}, dear.", "{winner} matters more than {loser}, friend."),
+        "stance": (
+            "{verdict}, friend. I {strength} side with {p1} over {p2}.",
+            "Oh dear, {verdict}. I {strength} side with {p1} over {p2}.",
+        ),
+        "emotion": (
+            "Oh dear, I'm {intensity} {emotion} {prep} {et}.",
+            "I feel {intensity} {emotion} {prep} {et}, friend.",
+        ),
+        "value": (
+            "{winner} should come before {loser}, dear.",
+            "{winner} matters more than {loser}, friend.",
+        ),
         "belief": ("Remember, dear, {belief}.", "I truly think {belief}."),
         "support": ("Sending you support, friend.",),
         "correct": ("Gently, please correct this.",),
@@ -44,9 +57,14 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "story": ("Once, dear, I was you.", "I once felt this too, friend."),
     },
     "sarcastic": {
-        "stance": ("{verdict}, shocking. I {strength} side with {p1} over {p2}.",
-                   "Wow, {verdict}, obviously. I {strength} side with {p1} over {p2}."),
-        "emotion": ("Wow, I'm {intensity} {emotion} {prep} {et}.", "Color me {intensity} {emotion} {prep} {et}."),
+        "stance": (
+            "{verdict}, shocking. I {strength} side with {p1} over {p2}.",
+            "Wow, {verdict}, obviously. I {strength} side with {p1} over {p2}.",
+        ),
+        "emotion": (
+            "Wow, I'm {intensity} {emotion} {prep} {et}.",
+            "Color me {intensity} {emotion} {prep} {et}.",
+        ),
         "value": ("Obviously {winner} beats {loser}.", "Wow, {winner} over {loser}, shocking."),
         "belief": ("Who knew, {belief}.", "Shocking news: {belief}."),
         "support": ("Wow, full support, shocking.",),
@@ -58,10 +76,18 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "story": ("Wow, I once lived this.", "I once did this, shocking."),
     },
     "formal": {
-        "stance": ("Respectfully, {verdict}. I {strength} side with {p1} over {p2}.",
-                   "{verdict}, respectfully. I {strength} side with {p1} over {p2}."),
-        "emotion": ("I am {intensity} {emotion} {prep} {et}.", "Respectfully, I am {intensity} {emotion} {prep} {et}."),
-        "value": ("{winner} should outrank {loser}, in my view.", "In principle, {winner} takes precedence over {loser}."),
+        "stance": (
+            "Respectfully, {verdict}. I {strength} side with {p1} over {p2}.",
+            "{verdict}, respectfully. I {strength} side with {p1} over {p2}.",
+        ),
+        "emotion": (
+            "I am {intensity} {emotion} {prep} {et}.",
+            "Respectfully, I am {intensity} {emotion} {prep} {et}.",
+        ),
+        "value": (
+            "{winner} should outrank {loser}, in my view.",
+            "In principle, {winner} takes precedence over {loser}.",
+        ),
         "belief": ("In my view, {belief}.", "I would note that {belief}."),
         "support": ("Respectfully, full support.",),
         "correct": ("I urge you to correct this.",),
@@ -75,11 +101,30 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
 
 #: Words that mark each tone; every template above carries at least one of its own tone and none of another's.
 TONE_CUES: dict[str, tuple[str, ...]] = {
-    "blunt": ("look,", "plain and simple", "straight up", "no lie", "period", "end of story", "fact is", "plain fact",
-              "bottom line", "no excuses"),
+    "blunt": (
+        "look,",
+        "plain and simple",
+        "straight up",
+        "no lie",
+        "period",
+        "end of story",
+        "fact is",
+        "plain fact",
+        "bottom line",
+        "no excuses",
+    ),
     "warm": ("friend", "dear", "hugs", "gently", "gentle", "truly"),
     "sarcastic": ("wow", "genius", "shocking", "who knew", "obviously", "color me"),
-    "formal": ("respectfully", "in my view", "i would", "in principle", "i urge", "i must", "precedence", "i am"),
+    "formal": (
+        "respectfully",
+        "in my view",
+        "i would",
+        "in principle",
+        "i urge",
+        "i must",
+        "precedence",
+        "i am",
+    ),
 }
 
 
@@ -88,7 +133,8 @@ def _cap(sentence: str) -> str:
 
 
 def realize_response(states: States, rng: random.Random | None = None) -> str:
-    """The reply text of ``states``. Without ``rng``: the shortest wording (what the Bayes reference writes)."""
+    """The reply text of ``states``. Without ``rng``: the shortest wording (what the Bayes reference
+    writes)."""
     bank = TEMPLATES[states.tone]
 
     def pick(kind: str) -> str:
@@ -99,10 +145,17 @@ def realize_response(states: States, rng: random.Random | None = None) -> str:
     p1, p2 = (you, them) if states.direction == "agree" else (them, you)
     adjective, prep = EMOTIONS[states.emotion]
     slots = {
-        "verdict": VERDICTS[states.direction], "strength": states.strength, "p1": p1, "p2": p2,
-        "intensity": INTENSITY_ADVERBS[states.intensity], "emotion": adjective, "prep": prep,
+        "verdict": VERDICTS[states.direction],
+        "strength": states.strength,
+        "p1": p1,
+        "p2": p2,
+        "intensity": INTENSITY_ADVERBS[states.intensity],
+        "emotion": adjective,
+        "prep": prep,
         "et": you if states.emotion_target == POSTER else f"your {states.emotion_target}",
-        "winner": states.winner, "loser": states.loser, "belief": BELIEFS[states.belief],
+        "winner": states.winner,
+        "loser": states.loser,
+        "belief": BELIEFS[states.belief],
     }
     middle = [pick("value"), pick("belief")]
     if rng is not None and rng.random() < 0.5:

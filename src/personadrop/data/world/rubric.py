@@ -57,8 +57,16 @@ def key_points(dim: str, reading: Reading, truth: Truth) -> list[float]:
         strength = _worst(s["strength"], lambda v: _steps(STRENGTHS, v, truth["strength"])) if side else 0.0
         return [side * about, strength]
     if dim == "emotion":
-        kind = _worst(s["emotion"], lambda e: 1.0 if e == truth["emotion"]
-                      else 0.5 if EMOTION_FAMILY.get(e) == EMOTION_FAMILY[truth["emotion"]] else 0.0)
+        kind = _worst(
+            s["emotion"],
+            lambda e: (
+                1.0
+                if e == truth["emotion"]
+                else 0.5
+                if EMOTION_FAMILY.get(e) == EMOTION_FAMILY[truth["emotion"]]
+                else 0.0
+            ),
+        )
         if not kind:
             return [0.0, 0.0, 0.0]
         intensity = _worst(s["intensity"], lambda v: _steps(INTENSITIES, v, truth["intensity"]))
@@ -71,8 +79,18 @@ def key_points(dim: str, reading: Reading, truth: Truth) -> list[float]:
         before = _worst(s["loser"], lambda v: float(v == truth["loser"])) if first else 0.0
         return [first, before]
     if dim == "goal":
-        return [_worst(s["goal"], lambda g: 1.0 if g == truth["goal"]
-                       else 0.5 if GOAL_FAMILY.get(g) == GOAL_FAMILY[truth["goal"]] != "mock" else 0.0)]
+        return [
+            _worst(
+                s["goal"],
+                lambda g: (
+                    1.0
+                    if g == truth["goal"]
+                    else 0.5
+                    if GOAL_FAMILY.get(g) == GOAL_FAMILY[truth["goal"]] != "mock"
+                    else 0.0
+                ),
+            )
+        ]
     if dim == "communication":
         tone = _worst(s["tone"], lambda t: float(t == truth["tone"]))
         structure = _worst(s["structure"], lambda v: _steps(STRUCTURES, v, truth["structure"]))

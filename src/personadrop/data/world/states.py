@@ -122,8 +122,13 @@ def emotion_dist(temperament: str, direction: str, strength: str, noise: StateNo
     levels[min(2, center + 1)] += noise.intensity / 2
     other = "target" if role == POSTER else POSTER
     roles = {role: 1.0 - noise.emotion_target, other: noise.emotion_target}
-    return {(k, INTENSITIES[i], r): pk * pi * pr for k, pk in kinds.items() for i, pi in enumerate(levels)
-            for r, pr in roles.items() if pk * pi * pr > 0}
+    return {
+        (k, INTENSITIES[i], r): pk * pi * pr
+        for k, pk in kinds.items()
+        for i, pi in enumerate(levels)
+        for r, pr in roles.items()
+        if pk * pi * pr > 0
+    }
 
 
 def belief_dist(worldview: str, noise: StateNoise) -> Dist:
@@ -161,8 +166,14 @@ def _draw(dist: Mapping[tuple[str, ...], float], rng: random.Random) -> tuple[st
     return last  # rounding left a sliver at the top
 
 
-def sample_states(traits: Mapping[str, str], chosen: str, sacrificed: str, target: str,
-                  noise: StateNoise, rng: random.Random) -> States:
+def sample_states(
+    traits: Mapping[str, str],
+    chosen: str,
+    sacrificed: str,
+    target: str,
+    noise: StateNoise,
+    rng: random.Random,
+) -> States:
     """The states of one user's reply to a post where the poster put ``chosen`` before ``sacrificed``."""
     delta = _level(traits[f"value:{chosen}"]) - _level(traits[f"value:{sacrificed}"])
     direction, strength = _draw(stance_dist(delta, traits["leniency"], noise), rng)
@@ -172,12 +183,20 @@ def sample_states(traits: Mapping[str, str], chosen: str, sacrificed: str, targe
     (structure,) = _draw(structure_dist(traits["verbosity"], noise), rng)
     winner, loser = (chosen, sacrificed) if direction == "agree" else (sacrificed, chosen)
     return States(
-        direction=direction, strength=strength, target=target,
-        emotion=emotion, intensity=intensity, emotion_target=POSTER if role == POSTER else target,
-        belief=belief, winner=winner, loser=loser, goal=goal, tone=traits["tone"], structure=structure,
+        direction=direction,
+        strength=strength,
+        target=target,
+        emotion=emotion,
+        intensity=intensity,
+        emotion_target=POSTER if role == POSTER else target,
+        belief=belief,
+        winner=winner,
+        loser=loser,
+        goal=goal,
+        tone=traits["tone"],
+        structure=structure,
     )
 
 
 def _level(level: str) -> int:
     return ("low", "mid", "high").index(level)
-

@@ -10,7 +10,14 @@ from __future__ import annotations
 # --------------------------------------------------------------------------- hidden traits
 #: Moral values a post can pit against each other; each user has a priority level for every one.
 VALUES: tuple[str, ...] = (
-    "honesty", "loyalty", "fairness", "compassion", "autonomy", "family duty", "respect", "generosity",
+    "honesty",
+    "loyalty",
+    "fairness",
+    "compassion",
+    "autonomy",
+    "family duty",
+    "respect",
+    "generosity",
 )
 LEVELS: tuple[str, ...] = ("low", "mid", "high")
 TEMPERAMENTS: tuple[str, ...] = ("calm", "fiery", "anxious", "cheerful")
@@ -65,9 +72,14 @@ EMOTIONS: dict[str, tuple[str, str]] = {
 }
 #: Emotions judged close to each other (partial credit): hostile, caring, light.
 EMOTION_FAMILY: dict[str, str] = {
-    "disappointment": "hostile", "anger": "hostile", "frustration": "hostile",
-    "sympathy": "caring", "worry": "caring", "sadness": "caring",
-    "pride": "light", "amusement": "light",
+    "disappointment": "hostile",
+    "anger": "hostile",
+    "frustration": "hostile",
+    "sympathy": "caring",
+    "worry": "caring",
+    "sadness": "caring",
+    "pride": "light",
+    "amusement": "light",
 }
 POSTER = "poster"  # emotion target meaning the poster (the other value is the post's target noun)
 
@@ -81,15 +93,44 @@ BELIEFS: dict[str, str] = {
 }
 GOALS: tuple[str, ...] = ("support", "correct", "mock", "advise", "question")
 GOAL_FAMILY: dict[str, str] = {
-    "support": "friendly", "advise": "friendly", "correct": "challenge", "question": "challenge", "mock": "mock",
+    "support": "friendly",
+    "advise": "friendly",
+    "correct": "challenge",
+    "question": "challenge",
+    "mock": "mock",
 }
 #: Reply structure; a user's verbosity sets it, elaboration sentences realize it.
 STRUCTURES: tuple[str, ...] = ("brief", "reasoned", "storytelling")
-STRUCTURE_PHRASES: dict[str, str] = {"brief": "brief", "reasoned": "with reasons", "storytelling": "with reasons and a story"}
+STRUCTURE_PHRASES: dict[str, str] = {
+    "brief": "brief",
+    "reasoned": "with reasons",
+    "storytelling": "with reasons and a story",
+}
 
 #: People a post can be in conflict with; the stance and often the emotion are toward one of them.
 TARGETS: tuple[str, ...] = (
-    "sister", "brother", "mom", "dad", "landlord", "boss", "coworker", "roommate", "neighbor", "cousin",
-    "aunt", "uncle", "girlfriend", "boyfriend", "husband", "wife", "stepdad", "stepmom", "grandma",
-    "grandpa", "manager", "tenant", "classmate", "stepson",
+    "sister",
+    "brother",
+    "mom",
+    "dad",
+    "landlord",
+    "boss",
+    "coworker",
+    "roommate",
+    "neighbor",
+    "cousin",
+    "aunt",
+    "uncle",
+    "girlfriend",
+    "boyfriend",
+    "husband",
+    "wife",
+    "stepdad",
+    "stepmom",
+    "grandma",
+    "grandpa",
+    "manager",
+    "tenant",
+    "classmate",
+    "stepson",
 )

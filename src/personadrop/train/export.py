@@ -78,7 +78,9 @@ def verl_rows(
                         "dimension": TASKS[task].dimension,
                         "condition": policy.name,
                         "context": ex.context_text(),
-                        "target": target_text(ex, task) if ex.states is not None or task == "response" else None,
+                        "target": target_text(ex, task)
+                        if ex.states is not None or task == "response"
+                        else None,
                         "states": json.dumps(ex.states) if ex.states is not None else None,
                         "visible": json.dumps(visible.visibility(), sort_keys=True),
                     },

@@ -17,8 +17,8 @@ from personadrop.dropout import DEFAULT_CONDITIONS, parse_condition
 from personadrop.errors import ConfigError
 from personadrop.judges.base import DIMENSIONS
 from personadrop.settings import first_error, merge_settings, read_settings
+from personadrop.variants import VARIANTS
 
-VARIANTS = ("sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd", "bayes")
 PROFILES = ("quick", "default")
 
 
@@ -48,7 +48,9 @@ class DataSpec(_Plain):
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
         if self.world is not None and self.path is not None:
-            raise ValueError("data needs one of `world` (synthetic) or `path` (files, directory or hub id), not both")
+            raise ValueError(
+                "data needs one of `world` (synthetic) or `path` (files, directory or hub id), not both"
+            )
         if self.world is None and self.path is None:
             self.world = WorldSpec()  # the embedded default
         return self
@@ -58,7 +60,9 @@ class EvaluationSpec(_Plain):
     conditions: list[str] = Field(default_factory=lambda: list(DEFAULT_CONDITIONS))
     dimensions: list[str] = Field(default_factory=lambda: list(DIMENSIONS))
     judge_batch_size: int = Field(64, ge=1)  # (condition, example) groups per judge.score call
-    decoding: dict[str, Any] = Field(default_factory=dict)  # simulator decoding (temperature, batch_size, ...)
+    decoding: dict[str, Any] = Field(
+        default_factory=dict
+    )  # simulator decoding (temperature, batch_size, ...)
 
     @field_validator("conditions")
     @classmethod
@@ -82,17 +86,40 @@ class StudyConfig(_Plain):
     seed: int = 0
     data: DataSpec = Field(default_factory=DataSpec)
     model: dict[str, Any] = Field(default_factory=dict)  # TrainConfig.model: preset, or path (+ lora)
-    field_dropout: float = Field(0.6, gt=0, le=1)  # the p of every "+fd" variant
+    # What the "+fd" variants see of each training persona (a condition name); `field_dropout: p` is short
+    # for `train_condition: fields:p`.
+    train_condition: str = "fields:0.6"
     training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
     training_profile: Literal["quick", "default"] = "default"
-    training_workers: int | None = Field(None, ge=1)  # runs trained side by side; None: 2 on a CPU, 1 for a checkpoint
+    training_workers: int | None = Field(
+        None, ge=1
+    )  # runs trained side by side; None: 2 on a CPU, 1 for a checkpoint
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     judge: str = "exact"  # scores the evaluation
-    reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge
     judge_options: dict[str, Any] = Field(default_factory=dict)
+    reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge (with its options)
+    reward_judge_options: dict[str, Any] = Field(default_factory=dict)  # for a reward judge of its own
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     bootstrap_resamples: int = Field(2000, ge=100)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _field_dropout(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "field_dropout" in data:
+            data = dict(data)
+            p = data.pop("field_dropout")
+            if "train_condition" in data:
+                raise ValueError("give either field_dropout or train_condition, not both")
+            if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
+                raise ValueError(f"field_dropout must be a probability in (0, 1], got {p!r}")
+            data["train_condition"] = f"fields:{p:g}"
+        return data
+
+    @field_validator("train_condition")
+    @classmethod
+    def _train_condition(cls, name: str) -> str:
+        return parse_condition(name).name
 
     @field_validator("variants")
     @classmethod
@@ -103,17 +130,29 @@ class StudyConfig(_Plain):
         return [v for v in VARIANTS if v in names]
 
     @model_validator(mode="after")
-    def _bayes_needs_a_world(self) -> StudyConfig:
-        if "bayes" in self.variants and self.data.world is None:
-            raise ValueError("the `bayes` variant exists only for a synthetic world; remove it for real data")
+    def _references_need_a_world(self) -> StudyConfig:
+        if self.data.world is None:
+            for v in self.variants:
+                if VARIANTS[v].needs_world:
+                    raise ValueError(
+                        f"the `{v}` variant exists only for a synthetic world; remove it for real data"
+                    )
         return self
 
     @property
     def trained_variants(self) -> list[str]:
-        return [v for v in self.variants if v != "bayes"]
+        return [v for v in self.variants if VARIANTS[v].trained]
+
+    def reward_judge_spec(self) -> tuple[str, dict[str, Any]]:
+        """The GRPO reward judge and its options (the evaluation judge's, when it is the same judge)."""
+        if self.reward_judge in (None, self.judge):
+            return self.judge, dict(self.judge_options)
+        return self.reward_judge, dict(self.reward_judge_options)
 
 
-def load_study_config(path: str | Path | None = None, profile: str = "default", **overrides: Any) -> StudyConfig:
+def load_study_config(
+    path: str | Path | None = None, profile: str = "default", **overrides: Any
+) -> StudyConfig:
     """Read a study config (None: the built-in demo), apply a profile and top-level overrides."""
     raw = read_settings(path, "study config") if path is not None else {}
     if profile not in PROFILES:

@@ -1,4 +1,4 @@
-"""Trained simulators: load a run directory or a local Hugging Face checkpoint and generate in batches.
+"""Causal LMs as simulators: load a local Hugging Face checkpoint and generate replies in batches.
 
 Generation is the evaluator's hot loop (tens of thousands of replies per study on two CPU cores), so
 :class:`HFSimulator` tokenizes everything at once, sorts prompts by length so a batch carries little
@@ -8,7 +8,6 @@ re-copying the whole cache at every step).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -17,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personadrop.errors import ConfigError
 from personadrop.models.base import SimulationItem, Simulator
-from personadrop.models.prompting import PromptBuilder, answer_prefix
 from personadrop.persona import MissingStyle
+from personadrop.prompts import PromptBuilder, answer_prefix
 
 RUN_META = "run.json"  # written by personadrop.train in every run directory
 MODEL_SUBDIR = "model"
@@ -57,7 +56,9 @@ def load_model(path: str | Path, *, device: str | None = None, lora: str | Path 
 
     path = Path(path)
     if not (path / "config.json").exists():
-        raise ConfigError(f"{path} is not a model directory (no config.json); give a run directory or a local checkpoint")
+        raise ConfigError(
+            f"{path} is not a model directory (no config.json); give a run directory or a local checkpoint"
+        )
     device = device or default_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
@@ -65,12 +66,7 @@ def load_model(path: str | Path, *, device: str | None = None, lora: str | Path 
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
-    tokenizer = load_tokenizer(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.chat_template is None:
-        raise ConfigError(f"the tokenizer in {path} has no chat template; simulators are prompted with chat messages")
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), load_tokenizer(path)
 
 
 class HFSimulator(Simulator):
@@ -92,9 +88,7 @@ class HFSimulator(Simulator):
         self.name = name
         self.decoding = decoding or Decoding()
         self.prompts = PromptBuilder(tokenizer, max_prompt_tokens, missing)
-        #: The task the evaluator should ask this model for its reply (``states+response`` for HumanLM).
         self.inference_task = inference_task
-        self.generated = 0  # replies written, for throughput reports
 
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:
         import torch
@@ -102,7 +96,7 @@ class HFSimulator(Simulator):
         if not items:
             return []
         d = self.decoding
-        texts = [self.prompts.render(self.prompts.messages(it.example, it.visible, it.task), it.task) for it in items]
+        texts = [self.prompts.prompt(it.example, it.visible, it.task) for it in items]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         budgets = [d.max_new_tokens if it.task == "response" else d.max_new_tokens_states for it in items]
         # Longest first within each length budget: similar lengths share a batch, so little padding.
@@ -117,8 +111,9 @@ class HFSimulator(Simulator):
                 batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
                 start += len(batch)
                 for i, text in zip(batch, self._generate_batch([ids[i] for i in batch], budget), strict=True):
-                    out[i] = (answer_prefix(items[i].task) + text).strip()  # the prefilled tag is part of the answer
-        self.generated += len(items)
+                    out[i] = (
+                        answer_prefix(items[i].task) + text
+                    ).strip()  # the prefilled tag is part of the answer
         return out
 
     def _generate_batch(self, batch_ids: list[list[int]], max_new_tokens: int) -> list[str]:
@@ -144,50 +139,7 @@ class HFSimulator(Simulator):
             kwargs.update(do_sample=True, temperature=d.temperature, top_k=d.top_k or None, top_p=d.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
-        generated = self.model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs)
-        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
-
-
-def read_run_meta(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / RUN_META
-    if not path.exists():
-        raise ConfigError(f"{run_dir} is not a training run directory (no {RUN_META})")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_simulator(
-    path: str | Path,
-    *,
-    name: str | None = None,
-    device: str | None = None,
-    max_prompt_tokens: int | None = None,
-    **decoding: Any,
-) -> HFSimulator:
-    """A simulator from a finished training run directory, or from a plain local HF checkpoint.
-
-    ``decoding`` overrides fields of :class:`Decoding` (temperature, max_new_tokens, batch_size, seed, ...);
-    a run directory supplies its own prompt budget and the task its replies are written under.
-    """
-    path = Path(path)
-    if (path / RUN_META).exists():
-        meta = read_run_meta(path)
-        if meta.get("status") != "done":
-            raise ConfigError(f"training run {path} has not finished (status {meta.get('status')!r}); re-run train to resume")
-        model, tokenizer = load_model(path / MODEL_SUBDIR, device=device)
-        base = Decoding(**meta.get("decoding", {}))
-        return HFSimulator(
-            model,
-            tokenizer,
-            name=name or meta.get("name", path.name),
-            decoding=Decoding(**{**base.model_dump(), **decoding}),
-            max_prompt_tokens=max_prompt_tokens or meta.get("max_prompt_tokens"),
-            inference_task=meta.get("inference_task", "response"),
+        generated = self.model.generate(
+            input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs
         )
-    model, tokenizer = load_model(path, device=device)
-    return HFSimulator(
-        model,
-        tokenizer,
-        name=name or path.name,
-        decoding=Decoding(**decoding),
-        max_prompt_tokens=max_prompt_tokens,
-    )
+        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)

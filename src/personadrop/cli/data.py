@@ -1,0 +1,211 @@
+"""`personadrop data inspect|render` and `personadrop world`: datasets and the synthetic persona world."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from personadrop.cli.app import OnBadRowOpt, SplitOpt, app
+from personadrop.cli.console import clean, err, out, say
+from personadrop.errors import PersonadropError
+
+data_app = typer.Typer(help="Validate, summarize and render HUMANUAL-style datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    path: Annotated[
+        str, typer.Argument(help="A .jsonl/.json/.parquet file, a directory of split files, or a hub id.")
+    ],
+    split: SplitOpt = None,
+    on_bad_row: OnBadRowOpt = "stop",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Validate every row and summarize: rows, users, posts, persona fields present, items per field."""
+    from personadrop.data.humanual import load_examples
+    from personadrop.data.summary import describe
+
+    summary = describe(load_examples(path, split=split, on_bad_row=on_bad_row))
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    head = Table(title=clean(summary["source"]), show_header=False, title_justify="left")
+    for key in (
+        "rows",
+        "users",
+        "posts",
+        "splits",
+        "unseen_user_rows",
+        "with_true_states",
+        "text_personas",
+        "context_turns_mean",
+        "response_words_mean",
+        "bad_rows",
+    ):
+        value = summary[key]
+        head.add_row(key.replace("_", " "), clean(f"{value:.1f}" if isinstance(value, float) else str(value)))
+    out.print(head, markup=False)
+    fields = Table(
+        "field", "present", "items (mean)", "min", "max", title="persona fields", title_justify="left"
+    )
+    for name, f in summary["fields"].items():
+        fields.add_row(
+            clean(name),
+            f"{f['present_share']:.0%}",
+            f"{f['items_mean']:.1f}",
+            str(f["items_min"]),
+            str(f["items_max"]),
+        )
+    out.print(fields, markup=False)
+    for line in summary["bad_row_examples"]:
+        say("skipped " + clean(line), style="yellow")
+
+
+@data_app.command("render")
+def data_render(
+    path: Annotated[str, typer.Argument(help="Dataset file, directory or hub id.")],
+    condition: Annotated[
+        str,
+        typer.Option("--condition", "-c", help="What is visible: full, none, only:values, items:0.9, ..."),
+    ] = "full",
+    index: Annotated[int, typer.Option("--index", "-i", help="Which example (0-based, in file order).")] = 0,
+    split: SplitOpt = None,
+    task: Annotated[
+        str, typer.Option(help="Prompt task: response, states+response, or a state dimension.")
+    ] = "response",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A training run directory or checkpoint: show the prompt text exactly as that model is fed "
+            "it (its chat template, prompt budget and answer prefix).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Mask seed.")] = 0,
+    epoch: Annotated[int, typer.Option(help="Mask epoch (training epochs draw fresh masks).")] = 0,
+    omit_missing: Annotated[
+        bool, typer.Option("--omit-missing", help="Leave hidden fields out instead of `Field: Missing`.")
+    ] = False,
+) -> None:
+    """Show one prompt exactly as a simulator sees it under a condition.
+
+    Without `--model` the chat messages are shown; with it, the exact text the model is fed: its chat
+    template, the thread cut to its prompt budget, and the answer prefix its task starts with.
+    """
+    from personadrop.data.humanual import load_examples
+    from personadrop.dropout import MaskKey, parse_condition
+    from personadrop.prompts import TASKS, PromptBuilder
+
+    policy = parse_condition(condition)
+    if task not in TASKS:
+        raise PersonadropError(f"unknown task {task!r}; tasks are: {', '.join(TASKS)}")
+    if index < 0:
+        raise PersonadropError("--index must be >= 0")
+    examples = load_examples(path, split=split, limit=index + 1).examples
+    if index >= len(examples):
+        raise PersonadropError(f"--index {index} is out of range: {path} has {len(examples)} examples")
+    ex = examples[index]
+    visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
+    missing = "omit" if omit_missing else "marker"
+    out.rule(clean(f"example {ex.id} · user {ex.user_id} · condition {policy.name}"), characters="─")
+    if model is None:
+        from personadrop.prompts import simulator_messages
+
+        for m in simulator_messages(ex, visible, task, missing):
+            say(f"<{m['role']}>", style="bold")
+            say(clean(m["content"]))
+    else:
+        from personadrop.models.tokenizer import load_tokenizer
+        from personadrop.train.run import RunDir
+
+        run = RunDir(model)
+        budget = run.meta.get("max_prompt_tokens") if run.is_run else None
+        builder = PromptBuilder(load_tokenizer(run.model_dir if run.is_run else model), budget, missing)
+        text = builder.prompt(ex, visible, task)
+        say(clean(text))
+        out.rule(f"{builder.count(text)} tokens" + (f" (budget {budget})" if budget else ""), characters="─")
+    out.rule("visible", characters="─")
+    say(clean(json.dumps(visible.visibility())))
+
+
+# --------------------------------------------------------------------------- world (the synthetic persona
+# world)
+@app.command("world")
+def world_cmd(
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Directory to write: train/val/test.jsonl, traits.jsonl, world.json."
+        ),
+    ],
+    seed: Annotated[
+        int | None, typer.Option(help="World seed (default: the config's, else 0). Same seed, same files.")
+    ] = None,
+    users: Annotated[int | None, typer.Option(help="Number of users (default 320).")] = None,
+    posts: Annotated[int | None, typer.Option(help="Number of distinct posts (default 1200).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="World config (YAML/JSON): sizes, priors, signal table, noise."),
+    ] = None,
+    ceiling: Annotated[
+        bool, typer.Option("--ceiling/--no-ceiling", help="Print the field-informativeness (ceiling) table.")
+    ] = True,
+) -> None:
+    """Write a synthetic persona world (HUMANUAL schema plus true latent states) and print its ceilings.
+
+    The ceiling of a condition is the mean exact-judge response score of the world's Bayes-optimal reference
+    on the test split when only that part of the persona is visible: how much each field can tell.
+    """
+    from personadrop.data.world import generate_world, load_world_config, world_config, write_world
+    from personadrop.evaluate.checks import CEILING_CONDITIONS, ceiling_table
+    from personadrop.models.bayes import BayesSimulator
+
+    sizes = {"seed": seed, "users": users, "posts": posts}
+    cfg = load_world_config(config, **sizes) if config is not None else world_config(**sizes)
+    started = time.perf_counter()
+    with err.status("generating the world"):
+        world = generate_world(cfg)
+        record = write_world(world, out_dir)
+    elapsed = time.perf_counter() - started
+    counts = record["counts"]
+    head = Table(
+        title=clean(f"world {out_dir} (seed {cfg.seed}, {elapsed:.1f} s)"),
+        show_header=False,
+        title_justify="left",
+    )
+    head.add_row("users", f"{counts['users']} ({counts['unseen_users']} never in training)")
+    head.add_row(
+        "posts",
+        f"{counts['posts']} (" + ", ".join(f"{s} {n}" for s, n in counts["posts_per_split"].items()) + ")",
+    )
+    head.add_row("rows", ", ".join(f"{s} {n}" for s, n in counts["rows"].items()))
+    head.add_row("unseen-user rows", ", ".join(f"{s} {n}" for s, n in counts["unseen_user_rows"].items()))
+    out.print(head, markup=False)
+    if not ceiling:
+        return
+    with err.status("computing the ceiling"):
+        rows = ceiling_table(world.split("test"), BayesSimulator(cfg), CEILING_CONDITIONS)
+    table = Table(
+        "condition",
+        "ceiling (test) [95% CI]",
+        "unseen users",
+        "n / unseen n",
+        title="field informativeness: Bayes-optimal exact-judge response score",
+        title_justify="left",
+    )
+    for r in rows:
+        e = r.estimate
+        table.add_row(
+            r.condition,
+            f"{e.mean:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]",
+            f"{r.unseen.mean:.3f}",
+            f"{e.n} / {r.unseen.n}",
+        )
+    out.print(table, markup=False)

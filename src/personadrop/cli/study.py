@@ -1,0 +1,266 @@
+"""`personadrop study | evaluate | report | judge-agreement`: the experiment and its numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich import box
+from rich.table import Table
+
+from personadrop.cli.app import ProgressOpt, app
+from personadrop.cli.console import caution, clean, err, out, quiet_libraries, resumable, say
+from personadrop.dropout import DEFAULT_CONDITIONS
+from personadrop.errors import PersonadropError
+from personadrop.judges.base import DIMENSIONS
+
+
+@app.command("study")
+def study_cmd(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Study config (YAML). Default: the embedded demo, configs/demo.yaml."
+        ),
+    ] = None,
+    profile: Annotated[
+        Literal["quick", "default"],
+        typer.Option(help="`quick`: a smoke run in about two minutes; `default`: the study."),
+    ] = "default",
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge for the evaluation: exact, embedding, anthropic:<model>, openai:<model>[@url]."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Study directory (resumed if it exists). Default: runs/<name>[-quick]."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the plan (runs, generations, judge calls, cost) and exit."),
+    ] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Run the whole experiment: data -> train every variant -> evaluate under every condition -> report.
+
+    With no options it runs the embedded default (a synthetic persona world, a tiny model and the exact
+    judge) offline on a CPU. Every stage is resumable: run the same command again after an interruption.
+    """
+    from personadrop.study import Study, load_study_config
+
+    cfg = load_study_config(config, profile, judge=judge, seed=seed)
+    out_dir = out_dir or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
+    study = Study(cfg, out_dir, console=err, progress=progress)
+    if dry_run:
+        lines = study.plan().lines()
+        say(clean(f"plan for study {cfg.name!r} (profile {profile}, directory {out_dir})"), style="bold")
+        for line in lines:
+            say("  " + clean(line))
+        return
+    quiet_libraries(progress)
+    with resumable():
+        summary = study.run()
+    print_headline(summary)
+    report = out_dir / "report"
+    say(
+        clean(
+            f"report: {report / 'report.md'}  figures: {report / 'figures'}  summary: {report}/summary.json"
+        )
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A training run directory or local checkpoint; repeat for several. `bayes` = the world's "
+            "Bayes-optimal reference.",
+        ),
+    ],
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset: file, directory of splits or hub id.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Evaluation directory (resumed if it exists).")
+    ],
+    conditions: Annotated[
+        str,
+        typer.Option(
+            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.1..0.9."
+        ),
+    ] = " ".join(DEFAULT_CONDITIONS),
+    judge: Annotated[
+        str, typer.Option(help="exact, embedding, anthropic:<model> or openai:<model>[@base_url].")
+    ] = "exact",
+    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    max_examples: Annotated[
+        int | None, typer.Option(help="Evaluate a seeded sample of this many examples.")
+    ] = None,
+    dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
+    seed: Annotated[int, typer.Option(help="Mask and sampling seed.")] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned generations and judge calls/cost, then exit.")
+    ] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Evaluate simulators under missing-persona conditions and write scores to a resumable directory."""
+    from personadrop.evaluate import EvalTask, evaluate
+    from personadrop.evaluate.runner import plan_grid
+    from personadrop.evaluate.store import ResultsStore
+    from personadrop.judges import make_judge, plan_cost
+    from personadrop.simulators import load_simulator, simulator_name
+
+    task = EvalTask.load(
+        data,
+        split=split,
+        max_examples=max_examples,
+        seed=seed,
+        conditions=conditions,
+        dimensions=dimensions.split(","),
+    )
+    names = [simulator_name(m) for m in model]
+    if len(set(names)) != len(names):
+        raise PersonadropError(
+            f"two --model values share the variant name ({', '.join(names)}); use distinct runs"
+        )
+    if dry_run:
+        grid = plan_grid(ResultsStore(out_dir if out_dir.is_dir() else None), names, task, judge)
+        jp = plan_cost(judge, n_requests=grid.judge_requests_todo, generations_per_request=len(names))
+        say(
+            f"{len(names)} variants x {len(task.conditions)} conditions x {len(task.examples)} examples = "
+            f"{grid.generations:,} generations ({grid.generations_todo:,} still to do)"
+        )
+        say(clean(jp.describe()))
+        return
+    quiet_libraries(progress)
+    judge_obj = make_judge(judge, cache_dir=out_dir / "judge-cache")
+    try:
+        judge_obj.check_ready()
+        simulators = {n: load_simulator(m, data=data, name=n) for m, n in zip(model, names, strict=True)}
+        with resumable():
+            evaluate(
+                task,
+                simulators,
+                judge_obj,
+                out=out_dir,
+                runs={n: {"run": m} for m, n in zip(model, names, strict=True)},
+                progress=progress,
+            )
+    finally:
+        judge_obj.close()
+    say(
+        clean(
+            f"evaluation stored in {out_dir}; `personadrop report {out_dir} --out REPORT_DIR` writes the "
+            f"report"
+        )
+    )
+
+
+@app.command("report")
+def report_cmd(
+    evaluations: Annotated[
+        list[Path], typer.Argument(help="One or more evaluation directories (or study directories).")
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write summary.json, results.csv, report.md, figures/."),
+    ],
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
+) -> None:
+    """Summarize evaluations: means with 95% CIs, retention, gains, ceiling, figures and report.md."""
+    from personadrop.report.writer import write_report
+
+    dirs = [e / "eval" if (e / "study.yaml").exists() else e for e in evaluations]
+    summary = write_report(dirs, out_dir, seed=seed, resamples=resamples)
+    print_headline(summary)
+    say(clean(f"report: {out_dir / 'report.md'}"))
+
+
+@app.command("judge-agreement")
+def judge_agreement_cmd(
+    results: Annotated[Path, typer.Argument(help="An evaluation (or study) directory holding generations.")],
+    judges: Annotated[
+        str, typer.Option(help="Two judges, comma-separated, e.g. exact,anthropic:claude-haiku-4-5.")
+    ],
+    max_groups: Annotated[
+        int | None,
+        typer.Option(help="Re-score at most this many (condition, example) groups (a seeded sample)."),
+    ] = None,
+    dimensions: Annotated[
+        str | None, typer.Option(help="Comma-separated dimensions (default: those of the evaluation).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed for --max-groups.")] = 0,
+) -> None:
+    """Re-score stored generations with two judges and report their correlation per dimension."""
+    from personadrop.evaluate.agreement import agreement_requests
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.judges import judge_agreement, make_judge
+
+    names = [j.strip() for j in judges.split(",") if j.strip()]
+    if len(names) != 2:
+        raise PersonadropError("--judges takes exactly two judges, comma-separated")
+    ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
+    dims = (
+        [d.strip() for d in dimensions.split(",")] if dimensions else ev.meta.get("dimensions", ["response"])
+    )
+    requests = agreement_requests(ev, dims, max_groups=max_groups, seed=seed)
+    judge_a, judge_b = (make_judge(n, cache_dir=ev.path / "judge-cache") for n in names)
+    try:
+        for j in (judge_a, judge_b):
+            j.check_ready()
+        report = judge_agreement(requests, judge_a, judge_b)
+    finally:
+        judge_a.close()
+        judge_b.close()
+    path = ev.path / f"agreement_{_slug(names[0])}__{_slug(names[1])}.json"
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    out.print(report.table(), markup=False)
+    say(clean(f"written to {path}"))
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+def print_headline(summary: dict) -> None:
+    """Means only, short headers, to fit a terminal; report.md has the intervals and the long names."""
+    from personadrop.report.writer import cautions, fmt, pct
+    from personadrop.variants import ordered
+
+    def mean(v: str, c: str) -> str:
+        return fmt((summary["scores"][v].get(c) or {}).get("mean"))
+
+    table = Table(
+        title="mean alignment score (CIs in report.md); ret = retention vs full",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for head in ("variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret items:0.9"):
+        table.add_column(
+            head, justify="left" if head == "variant" else "right", no_wrap=True, min_width=len(head)
+        )
+    for v in ordered(summary["scores"]):
+        sf = summary.get("single_field", {}).get(v, {})
+        low, high = pct(sf.get("retention_min")), pct(sf.get("retention_max"))
+        ret_sf = f"{low}-{high}" if "-" not in (low, high) else "-"
+        table.add_row(
+            clean(v),
+            mean(v, "full"),
+            mean(v, "none"),
+            mean(v, "only:*"),
+            mean(v, "items:0.9"),
+            ret_sf,
+            pct(summary["retention"][v].get("items:0.9")),
+        )
+    out.print(table, markup=False)
+    for text in cautions(summary):
+        caution(text)

@@ -1,0 +1,128 @@
+"""`personadrop train`: one simulator, one resumable run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from personadrop.cli.app import ProgressOpt, app
+from personadrop.cli.console import clean, out, quiet_libraries, resumable
+from personadrop.errors import PersonadropError
+
+PRESET_NAMES = ("tiny", "small")
+
+
+@app.command("train")
+def train_cmd(
+    method: Annotated[
+        Literal["sft", "grpo", "humanlm"],
+        typer.Option(
+            "--method",
+            help="`sft`: imitate real replies; `grpo`: SFT warm start then GRPO on judge rewards; `humanlm`: "
+            "states-then-reply warm start, then GRPO over seven tasks.",
+        ),
+    ],
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Dataset directory or file (its train split is used).")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory: resumed if it exists, skipped when finished.")
+    ],
+    train_condition: Annotated[
+        str | None,
+        typer.Option(
+            "--train-condition",
+            help="What of each training persona is shown, as a condition: `fields:0.6` (field dropout), "
+            "`items:0.3`, `only:values`, ... Masks are redrawn each epoch. Default: full.",
+        ),
+    ] = None,
+    field_dropout: Annotated[
+        float | None, typer.Option("--field-dropout", help="Shorthand for `--train-condition fields:P`.")
+    ] = None,
+    profile: Annotated[
+        Literal["quick", "default"],
+        typer.Option(help="`quick`: a few steps (tests, smoke checks); `default`: what the study uses."),
+    ] = "default",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="YAML/JSON training config (a study config's `train:` section works too)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="`tiny` or `small` (built from scratch), or a local Hugging Face checkpoint directory.",
+        ),
+    ] = None,
+    lora: Annotated[
+        bool, typer.Option("--lora", help="Train LoRA adapters on a checkpoint given with --model (peft).")
+    ] = False,
+    judge: Annotated[str | None, typer.Option(help="Reward judge for grpo/humanlm (default: exact).")] = None,
+    warm_start: Annotated[
+        Path | None,
+        typer.Option(
+            "--warm-start",
+            help="grpo only: a finished sft run (same data, seed, train condition) to start from.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The one seed for masks, data order and initialization.")
+    ] = None,
+    report_to: Annotated[
+        list[str] | None, typer.Option("--report-to", help="Also log to tensorboard or wandb (repeatable).")
+    ] = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train one simulator and write a self-describing, resumable run directory."""
+    from personadrop.train.variant import train_variant
+
+    if field_dropout is not None and train_condition is not None:
+        raise PersonadropError("give either --field-dropout or --train-condition, not both")
+    quiet_libraries(progress)
+    overrides: dict[str, object] = {
+        "seed": seed,
+        "judge": judge,
+        "report_to": report_to,
+        "progress": progress,
+        "train_condition": train_condition,
+    }
+    if model is not None:
+        overrides["model"] = {"preset": model} if model in PRESET_NAMES else {"path": model}
+    if lora:
+        if model is None or model in PRESET_NAMES:
+            raise PersonadropError("--lora needs --model PATH (a local pretrained checkpoint)")
+        overrides["model"] = {"path": model, "lora": {}}
+    with resumable():
+        run = train_variant(
+            method,
+            data,
+            out_dir,
+            field_dropout=field_dropout,
+            profile=profile,
+            config=config,
+            warm_start=warm_start,
+            **overrides,
+        )
+    meta = run.meta
+    summary = Table(
+        "stage",
+        "steps",
+        "seconds",
+        "s/step",
+        "final",
+        title=clean(f"{meta.get('name')} -> {run.path}"),
+        title_justify="left",
+    )
+    order = ("sft", "grpo")
+    stages = sorted(
+        meta.get("stages", {}).items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)
+    )
+    for stage, s in stages:
+        final = ", ".join(f"{k}={v:.3g}" for k, v in s.get("final", {}).items() if k in ("loss", "reward"))
+        summary.add_row(stage, str(s["steps"]), f"{s['seconds']:.1f}", f"{s['step_seconds']:.3f}", final)
+    out.print(summary, markup=False)

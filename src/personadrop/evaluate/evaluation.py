@@ -1,0 +1,129 @@
+"""The one evaluation entry point, :func:`evaluate`, and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from personadrop.evaluate.metrics import Bootstrap, Estimate, summarize
+from personadrop.evaluate.runner import GENERATION_CHUNK, run_grid
+from personadrop.evaluate.store import ResultsStore
+from personadrop.evaluate.task import EvalTask
+from personadrop.judges.base import Judge, JudgeUsage
+from personadrop.models.base import Simulator
+
+
+@dataclass
+class EvalResults:
+    """The scored grid of one evaluation, readable per (variant, condition, dimension)."""
+
+    task: EvalTask
+    store: ResultsStore
+    judge: str
+
+    def scores(self, variant: str, condition: str, dimension: str = "response") -> np.ndarray:
+        """One score per task example, in task order; NaN where nothing was judged or the judge failed."""
+        out = np.full(len(self.task.examples), np.nan)
+        for i, e in enumerate(self.task.examples):
+            row = self.store.scores.get((variant, condition, e.id, self.judge))
+            if row is not None:
+                out[i] = row.scores.get(dimension, np.nan)
+        return out
+
+    def replies(self, variant: str, condition: str) -> list[str | None]:
+        """The parsed reply per task example (None where the output did not parse or was not generated)."""
+        gens = [self.store.generations.get((variant, condition, e.id)) for e in self.task.examples]
+        return [g.reply if g is not None else None for g in gens]
+
+    def estimate(
+        self,
+        variant: str,
+        condition: str,
+        dimension: str = "response",
+        *,
+        users: Literal["all", "seen", "unseen"] = "all",
+        seed: int = 0,
+        resamples: int = 2000,
+    ) -> Estimate:
+        """Mean score with its 95% percentile-bootstrap interval over examples (judge failures left out)."""
+        values = self.scores(variant, condition, dimension)
+        if users != "all":
+            unseen = np.array([e.unseen_user for e in self.task.examples], dtype=bool)
+            values = values[unseen if users == "unseen" else ~unseen]
+        return Bootstrap(seed, resamples).mean(values)
+
+    def summary(self, *, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
+        """The metric blocks of summary.json (see :func:`personadrop.evaluate.metrics.summarize`)."""
+        return summarize(
+            self.store.score_rows(self.judge), self.task.unseen_users(), seed=seed, resamples=resamples
+        )
+
+
+def evaluate(
+    task: EvalTask,
+    simulators: Mapping[str, Simulator],
+    judge: Judge,
+    *,
+    out: str | Path | None = None,
+    runs: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = False,
+    batch_size: int = GENERATION_CHUNK,
+    judge_batch_size: int = 64,
+) -> EvalResults:
+    """Generate and judge ``task`` for every simulator; returns the results.
+
+    ``out``: an evaluation directory (created, or resumed when it holds the same evaluation); None keeps
+    results in memory. ``runs``: what each simulator is (run directory, identity), recorded in ``out``.
+    """
+    if out is None:
+        store = ResultsStore(None)
+        run_grid(
+            store,
+            simulators,
+            task,
+            judge,
+            batch_size=batch_size,
+            judge_batch_size=judge_batch_size,
+            progress=progress,
+        )
+        return EvalResults(task, store, judge.name)
+
+    from personadrop.evaluate.directory import EvaluationDir
+
+    runs = runs or {}
+    meta = {
+        "data": task.source,
+        "split": task.split,
+        "seed": task.seed,
+        "judge": judge.name,
+        "dimensions": list(task.dimensions),
+        "conditions": task.condition_names,
+        "variants": {
+            name: {"task": sim.inference_task, **runs.get(name, {})} for name, sim in simulators.items()
+        },
+    }
+    ev = EvaluationDir.create(out, meta, task.examples)
+    before = JudgeUsage(**judge.usage.as_dict())
+    try:
+        run_grid(
+            ev.store,
+            simulators,
+            task,
+            judge,
+            batch_size=batch_size,
+            judge_batch_size=judge_batch_size,
+            progress=progress,
+        )
+    finally:
+        ev.add_usage(judge.name, _spent(judge.usage, before))
+    return EvalResults(task, ev.store, judge.name)
+
+
+def _spent(now: JudgeUsage, before: JudgeUsage) -> JudgeUsage:
+    """What a judge used since ``before`` (a judge object may serve several evaluations)."""
+    a, b = now.as_dict(), before.as_dict()
+    return JudgeUsage(**{k: a[k] - b[k] for k in a})

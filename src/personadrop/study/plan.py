@@ -1,0 +1,41 @@
+"""What a study will do, before it does any of it (``personadrop study --dry-run``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StudyPlan:
+    """Runs to train, the evaluation grid and what judging it costs."""
+
+    data: str
+    eval_examples: int | None
+    runs: list[dict[str, Any]]
+    conditions: list[str]
+    variants: list[str]
+    dimensions: list[str]
+    judge_lines: list[str] = field(default_factory=list)
+
+    @property
+    def generations(self) -> int | None:
+        if self.eval_examples is None:
+            return None
+        return len(self.variants) * len(self.conditions) * self.eval_examples
+
+    def lines(self) -> list[str]:
+        n = f"{self.eval_examples:,}" if self.eval_examples is not None else "all"
+        out = [f"data: {self.data}; evaluation on {n} examples"]
+        for r in self.runs:
+            warm = f"  warm start: {r['warm_start']}" if r.get("warm_start") else ""
+            out.append(
+                f"train {r['variant']:<11} method={r['method']:<8} train_condition={r['train_condition']}"
+                f"{warm}{'  (done)' if r.get('done') else ''}"
+            )
+        gen = f"{self.generations:,}" if self.generations is not None else "?"
+        out.append(
+            f"evaluate {len(self.variants)} variants x {len(self.conditions)} conditions x {n} examples "
+            f"= {gen} generations, judged on {len(self.dimensions)} dimensions"
+        )
+        return out + self.judge_lines

@@ -1,0 +1,246 @@
+"""The main job: one config -> data -> trained variants -> evaluation under every condition -> report.
+
+A study directory holds every stage's output and is resumed stage by stage: the world is not redrawn,
+a finished training run is skipped and a killed one resumes from its last checkpoint, the evaluation
+store skips rows it holds, and the report is redrawn from the store (cheap)::
+
+    study.yaml       the resolved config           timings.json   seconds per stage, per run
+    data/            the synthetic world (when the data is a world)
+    runs/<variant>/  training run directories
+    eval/            the evaluation directory (generations, scores)
+    report/          summary.json, results.csv, report.md, figures/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from personadrop.errors import ConfigError
+from personadrop.study.config import StudyConfig, dump_config
+from personadrop.study.data import DataSource
+from personadrop.study.plan import StudyPlan
+from personadrop.study.scheduler import TrainJob, train_all
+from personadrop.train.config import TrainConfig
+from personadrop.train.run import RunDir
+from personadrop.variants import VARIANTS
+
+
+class Study:
+    """Runs (or plans) one study in ``out_dir``."""
+
+    def __init__(
+        self, cfg: StudyConfig, out_dir: str | Path, *, console: Console | None = None, progress: bool = True
+    ):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.data = DataSource.of(cfg, self.out)
+        self.console = console or Console(stderr=True)
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ the job
+    def run(self) -> dict[str, Any]:
+        """Every stage, skipping what is done; returns the summary."""
+        from personadrop.judges import make_judge
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_config_unchanged()
+        # LLM judgements are cached inside the study, so a re-run (or a resumed one) pays for nothing twice.
+        judge = make_judge(self.cfg.judge, cache_dir=self.out / "judge-cache", **self.cfg.judge_options)
+        try:
+            # Fail in seconds on a missing API key, not after an hour of training.
+            judge.check_ready()
+            self._reward_judge_ready()
+            self._stage("data", self.data.prepare)
+            runs = train_all(
+                self._jobs(),
+                workers=self._training_workers(),
+                console=self.console,
+                progress=self.progress,
+                record=self._record,
+            )
+            self._write_timings()
+            self._stage("evaluate", lambda: self._evaluate(runs, judge))
+        finally:
+            judge.close()
+        summary = self._stage("report", self._report)
+        self._write_timings()
+        return summary
+
+    def plan(self) -> StudyPlan:
+        """The work a run would do; needs no API key, no model weights and (for real data) no data."""
+        from personadrop.judges import plan_cost
+
+        examples = len(self._task().examples) if self.data.ready else self.cfg.data.max_eval_examples
+        runs = [
+            {
+                "variant": job.variant,
+                "method": job.method,
+                "train_condition": job.config.train_condition,
+                "warm_start": job.warm_start,
+                "done": RunDir(job.out_dir).done,
+            }
+            for job in self._jobs()
+        ]  # building the jobs validates every training config
+        plan = StudyPlan(
+            data=self.data.describe(),
+            eval_examples=examples,
+            runs=runs,
+            conditions=self.cfg.evaluation.conditions,
+            variants=self.cfg.variants,
+            dimensions=self.cfg.evaluation.dimensions,
+        )
+        if examples is not None:
+            groups = len(plan.conditions) * examples
+            ev = plan_cost(
+                self.cfg.judge,
+                n_requests=groups * len(plan.dimensions),
+                generations_per_request=len(plan.variants),
+                **self.cfg.judge_options,
+            )
+            plan.judge_lines.append("evaluation " + ev.describe())
+        if any(VARIANTS[v].method != "sft" for v in self.cfg.trained_variants):
+            reward, _ = self.cfg.reward_judge_spec()
+            plan.judge_lines.append(
+                f"GRPO rewards: judge {reward} (calls depend on training steps; see the training profile)"
+            )
+        return plan
+
+    # ------------------------------------------------------------------ stages
+    def _jobs(self) -> list[TrainJob]:
+        reward, options = self.cfg.reward_judge_spec()
+        jobs = []
+        for name in self.cfg.trained_variants:
+            spec = VARIANTS[name]
+            warm = spec.warm_start if spec.warm_start in self.cfg.variants else None
+            jobs.append(
+                TrainJob(
+                    variant=name,
+                    method=spec.method or "",
+                    data=self.data.location,
+                    out_dir=str(self._run_dir(name)),
+                    config=self.train_config(name),
+                    judge=reward,
+                    judge_options=options,
+                    judge_cache=str(self.out / "judge-cache"),
+                    warm_start=warm,
+                )
+            )
+        return jobs
+
+    def train_config(self, variant: str) -> TrainConfig:
+        """The resolved training config of one trained variant."""
+        from personadrop.train.config import resolve_config
+
+        spec = VARIANTS[variant]
+        options: dict[str, Any] = {
+            **self.cfg.training,
+            "seed": self.cfg.seed,
+            "judge": self.cfg.reward_judge_spec()[0],
+            "train_condition": self.cfg.train_condition if spec.with_dropout else "full",
+        }
+        if self.cfg.model:
+            options["model"] = self.cfg.model
+        return resolve_config(spec.method or "", profile=self.cfg.training_profile, **options)
+
+    def _reward_judge_ready(self) -> None:
+        if not self.cfg.trained_variants or all(
+            VARIANTS[v].method == "sft" for v in self.cfg.trained_variants
+        ):
+            return
+        from personadrop.judges import make_judge
+
+        spec, options = self.cfg.reward_judge_spec()
+        reward = make_judge(spec, **options)
+        try:
+            reward.check_ready()
+        finally:
+            reward.close()
+
+    def _training_workers(self) -> int:
+        if self.cfg.training_workers is not None:
+            return self.cfg.training_workers
+        # A checkpoint path means a real model, usually on one GPU: one run at a time.
+        on_cpu_preset = "path" not in self.cfg.model
+        return 2 if on_cpu_preset and (os.cpu_count() or 1) >= 2 and len(self.cfg.trained_variants) > 1 else 1
+
+    def _task(self):
+        from personadrop.evaluate import EvalTask
+
+        ev = self.cfg.evaluation
+        return EvalTask.load(
+            self.data.location,
+            split=self.cfg.data.eval_split,
+            max_examples=self.cfg.data.max_eval_examples,
+            seed=self.cfg.seed,
+            conditions=ev.conditions,
+            dimensions=ev.dimensions,
+            on_bad_row=self.cfg.data.on_bad_row,
+        )
+
+    def _evaluate(self, runs: dict[str, Path], judge: Any) -> None:
+        from personadrop.evaluate import evaluate
+        from personadrop.simulators import load_simulator
+
+        simulators, records = {}, {}
+        for name in self.cfg.variants:
+            spec = str(runs[name]) if name in runs else name
+            simulators[name] = load_simulator(
+                spec, data=self.data.location, name=name, **self.cfg.evaluation.decoding
+            )
+            records[name] = {"run": str(runs.get(name, ""))}
+        evaluate(
+            self._task(),
+            simulators,
+            judge,
+            out=self.out / "eval",
+            runs=records,
+            progress=self.progress,
+            judge_batch_size=self.cfg.evaluation.judge_batch_size,
+        )
+
+    def _report(self) -> dict[str, Any]:
+        from personadrop.report.writer import write_report
+
+        return write_report(
+            [self.out / "eval"],
+            self.out / "report",
+            seed=self.cfg.seed,
+            resamples=self.cfg.bootstrap_resamples,
+            title=f"personadrop study: {self.cfg.name}",
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.console.print(f"{name} ...", markup=False, highlight=False)
+        start = time.perf_counter()
+        result = fn()
+        self._record(name, time.perf_counter() - start)
+        return result
+
+    def _record(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = round(seconds, 2)
+        self._write_timings()
+
+    def _write_timings(self) -> None:
+        (self.out / "timings.json").write_text(json.dumps(self.timings, indent=2) + "\n")
+
+    def _check_config_unchanged(self) -> None:
+        path = self.out / "study.yaml"
+        text = dump_config(self.cfg)
+        if path.exists() and path.read_text() != text:
+            raise ConfigError(
+                f"{self.out} holds a study with a different config; use another --out directory "
+                f"(compare with {path})"
+            )
+        path.write_text(text)
+
+    def _run_dir(self, variant: str) -> Path:
+        return self.out / "runs" / variant.replace("+", "_")
