@@ -8,7 +8,8 @@ applies. It counts requests, in-flight calls and the tokens it billed, and write
 
 Faults: ``ok``, ``429`` (with Retry-After: 0), ``500``, ``503``, ``400``, ``400-echo`` (an error message
 that quotes the request's Authorization header, as a careless proxy might), ``401``, ``hang`` (answers
-only after ``hang_seconds``), ``broken`` (truncated JSON), ``fenced`` (valid JSON in a code fence with
+only after ``hang_seconds``), ``not-json`` (a 200 whose body is not JSON),
+``broken`` (truncated JSON), ``fenced`` (valid JSON in a code fence with
 a trailing comma: repairable), ``wrong-ids`` (a well-formed answer about the wrong candidates).
 """
 
@@ -125,8 +126,10 @@ class FakeLLMServer:
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
 
-            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-                blob = json.dumps(payload).encode()
+            def _send(
+                self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None
+            ) -> None:
+                blob = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
@@ -168,6 +171,9 @@ class FakeLLMServer:
                 if fault == "hang":
                     server._stopping.wait(server.hang_seconds)
                     fault = "ok"
+                if fault == "not-json":  # a proxy's error page, sent as a 200
+                    self._send(200, b"<html><body>Bad gateway</body></html>")
+                    return
                 if fault[:3].isdigit():
                     status = int(fault[:3])
                     message = f"upstream refused the request (got {auth})" if fault == "400-echo" else "fault"

@@ -73,3 +73,22 @@ def test_help_teaches():
     result = run_cli("data", "render", "--help")
     assert result.returncode == 0
     assert "only:values" in result.stdout and "--condition" in result.stdout
+
+
+def test_render_with_a_model_shows_its_template_budget_and_answer_prefix(tmp_path, capsys):
+    from personadrop.data.rows import example_from_row
+    from personadrop.models.tokenizer import build_tokenizer, corpus_texts
+
+    long_post = "AITA for " + " ".join(f"{j * 7919 % 1000}x" for j in range(300))
+    rows = [humanual_row(i, post=f"{long_post} ({i})") for i in range(3)]
+    path = write(tmp_path / "test.jsonl", rows)
+    tokenizer = build_tokenizer(corpus_texts([example_from_row(r) for r in rows]), vocab_size=400)
+    run = tmp_path / "run"
+    tokenizer.save_pretrained(run / "model")
+    (run / "run.json").write_text(json.dumps({"status": "done", "max_prompt_tokens": 320}))
+    run_main("data", "render", str(path), "--model", str(run), "--task", "stance", "-c", "only:values")
+    text = capsys.readouterr().out
+    assert "<|system|>" in text and "<|assistant|>\n<stance>" in text  # the template, then the answer prefix
+    assert "... " in text and "honesty above all" in text  # the thread was cut, the persona kept
+    tokens = int(next(line for line in text.splitlines() if "tokens (budget 320)" in line).split()[1])
+    assert tokens <= 320

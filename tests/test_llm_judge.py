@@ -213,3 +213,12 @@ def test_a_call_larger_than_the_token_budget_is_refused_not_hung(llm_server, llm
     judge = judge_for(llm_server, "openai", None, tokens_per_minute=50)
     scores = judge.score(requests_with_markers(1, 2))
     assert all(math.isnan(s) for s in scores[0]) and llm_server.requests == 0 and judge.usage.failures == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_200_whose_body_is_not_json_is_a_fault_worth_retrying(llm_server, llm_keys, api):
+    llm_server.script.extend(["not-json", "not-json"])
+    judge = judge_for(llm_server, api, None, max_attempts=3)
+    reqs = requests_with_markers(1, 2)
+    assert judge.score(reqs) == expected_scores(reqs)
+    assert llm_server.requests == 3 and judge.retries == 2

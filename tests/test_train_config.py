@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personadrop.errors import ConfigError
+from personadrop.errors import ConditionError, ConfigError
 from personadrop.train.config import PROFILES, TrainConfig, resolve_config
 
 
@@ -45,3 +45,12 @@ def test_invalid_settings_name_the_setting(kwargs, message):
 def test_config_round_trips_through_json():
     cfg = resolve_config("humanlm", profile="default", field_dropout=0.6)
     assert TrainConfig(**cfg.model_dump(mode="json")) == cfg
+
+
+def test_training_dropout_is_written_as_a_condition():
+    assert resolve_config("sft", field_dropout=0.6).train_condition == "fields:0.6"
+    cfg = resolve_config("sft", train_condition="only:values,items:0.5")
+    assert cfg.train_condition == "only:values,items:0.5" and cfg.policy.name == "only:values,items:0.5"
+    assert resolve_config("sft").policy.is_full
+    with pytest.raises(ConditionError, match="unknown field"):
+        resolve_config("sft", train_condition="only:hobbies")

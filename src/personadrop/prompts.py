@@ -221,7 +221,7 @@ class PromptBuilder:
         full = simulator_messages(example, visible, task, self.missing)
         if self.max_prompt_tokens is None or self._fits_whole(example, task):
             return full
-        used = self._fixed + self._count(full[0]["content"]) + self._per_message
+        used = self._fixed + self._count(full[0]["content"]) + self._per_message + self._prefix_tokens(task)
         context = self._fit_context(example, self.max_prompt_tokens - used)
         if context is not example.context:
             example = example.model_copy(update={"context": context})
@@ -254,9 +254,12 @@ class PromptBuilder:
 
     def _fits_whole(self, example: Example, task: str) -> bool:
         """Whether the prompt fits even with the full persona (a masked persona never renders longer)."""
-        turns = sum(self._turn_lengths(example.context))
+        turns = sum(self._turn_lengths(example.context)) + self._prefix_tokens(task)
         total = self._fixed + self._system_tokens(example.persona, task) + self._per_message + turns
         return total <= (self.max_prompt_tokens or 0)
+
+    def _prefix_tokens(self, task: str) -> int:
+        return self._count(answer_prefix(task)) if answer_prefix(task) else 0
 
     def _measure_system(self, persona: Persona, task: str) -> int:
         return self._count(system_prompt(Full()(persona, MaskKey(0, "")), task, self.missing))

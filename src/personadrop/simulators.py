@@ -49,17 +49,19 @@ def load_simulator(
             )
         from personadrop.models.bayes import BayesSimulator
 
-        return BayesSimulator.from_data_dir(data)
+        return BayesSimulator.from_data_dir(data)  # its identity is the world: the evaluation's data
     run = RunDir(spec)
     if run.is_run:
         return run.simulator(name=name, device=device, max_prompt_tokens=max_prompt_tokens, **decoding)
-    from personadrop.models.hf import Decoding, HFSimulator, load_model
+    from personadrop.models.hf import Decoding, HFSimulator, checkpoint_identity, load_model
 
     model, tokenizer = load_model(spec, device=device)
-    return HFSimulator(
+    simulator = HFSimulator(
         model,
         tokenizer,
         name=name or simulator_name(spec),
         decoding=Decoding(**decoding),
         max_prompt_tokens=max_prompt_tokens,
     )
+    simulator.identity = checkpoint_identity(spec)
+    return simulator

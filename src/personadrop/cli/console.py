@@ -6,6 +6,7 @@ every helper here prints with ``markup=False``, and styled pieces are built as :
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+out = Console(markup=False)
+err = Console(stderr=True, markup=False)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -46,6 +47,24 @@ def resumable() -> Iterator[None]:
     except KeyboardInterrupt:
         say("interrupted; finished work is kept and the same command resumes from it", console=err)
         raise typer.Exit(130) from None
+
+
+class _WarningsToStderr(logging.Handler):
+    """Our library's warnings (skipped rows, a suspicious split) as ``warning: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(
+            Text.assemble(("warning: ", "yellow"), record.getMessage()), soft_wrap=True, highlight=False
+        )
+
+
+def show_warnings() -> None:
+    """Route personadrop's log warnings to the terminal (once per process)."""
+    logger = logging.getLogger("personadrop")
+    if not any(isinstance(h, _WarningsToStderr) for h in logger.handlers):
+        handler = _WarningsToStderr(logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def quiet_libraries(progress: bool) -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from personadrop.cli.app import OnBadRowOpt, SplitOpt, app
-from personadrop.cli.console import clean, err, out, say
+from personadrop.cli.console import caution, clean, err, out, say
 from personadrop.errors import PersonadropError
 
 data_app = typer.Typer(help="Validate, summarize and render HUMANUAL-style datasets.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def data_inspect(
 ) -> None:
     """Validate every row and summarize: rows, users, posts, persona fields present, items per field."""
     from personadrop.data.humanual import load_examples
-    from personadrop.data.summary import describe
+    from personadrop.data.summary import LONG_REPLY_WORDS, describe
 
     summary = describe(load_examples(path, split=split, on_bad_row=on_bad_row))
     if as_json:
@@ -46,6 +46,8 @@ def data_inspect(
         "text_personas",
         "context_turns_mean",
         "response_words_mean",
+        "response_words_max",
+        "long_replies",
         "bad_rows",
     ):
         value = summary[key]
@@ -65,6 +67,11 @@ def data_inspect(
     out.print(fields, markup=False)
     for line in summary["bad_row_examples"]:
         say("skipped " + clean(line), style="yellow")
+    if summary["long_replies"]:
+        caution(
+            f"{summary['long_replies']} replies are longer than {LONG_REPLY_WORDS} words (the longest "
+            f"{summary['response_words_max']:,}); training skips replies over its max_reply_tokens budget"
+        )
 
 
 @data_app.command("render")
@@ -157,6 +164,9 @@ def world_cmd(
     ceiling: Annotated[
         bool, typer.Option("--ceiling/--no-ceiling", help="Print the field-informativeness (ceiling) table.")
     ] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite a directory that already holds files.")
+    ] = False,
 ) -> None:
     """Write a synthetic persona world (HUMANUAL schema plus true latent states) and print its ceilings.
 
@@ -165,10 +175,16 @@ def world_cmd(
     """
     from personadrop.data.world import generate_world, load_world_config, world_config, write_world
     from personadrop.evaluate.checks import CEILING_CONDITIONS, ceiling_table
+    from personadrop.files import output_dir
     from personadrop.models.bayes import BayesSimulator
 
     sizes = {"seed": seed, "users": users, "posts": posts}
     cfg = load_world_config(config, **sizes) if config is not None else world_config(**sizes)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise PersonadropError(
+            f"{out_dir} already holds files; choose another --out, or pass --force to overwrite"
+        )
+    output_dir(out_dir, "world")
     started = time.perf_counter()
     with err.status("generating the world"):
         world = generate_world(cfg)

@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from personadrop.cli.app import ProgressOpt, app
+from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app
 from personadrop.cli.console import caution, clean, err, out, quiet_libraries, resumable, say
 from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import PersonadropError
@@ -102,8 +102,13 @@ def evaluate_cmd(
     ] = "exact",
     split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
     max_examples: Annotated[
-        int | None, typer.Option(help="Evaluate a seeded sample of this many examples.")
+        int | None, typer.Option(min=1, help="Evaluate a seeded sample of this many examples.")
     ] = None,
+    on_bad_row: OnBadRowOpt = "stop",
+    max_failure_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Exit non-zero when more than this share of judgements failed."),
+    ] = 0.05,
     dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
     seed: Annotated[int, typer.Option(help="Mask and sampling seed.")] = 0,
     dry_run: Annotated[
@@ -113,8 +118,10 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate simulators under missing-persona conditions and write scores to a resumable directory."""
     from personadrop.evaluate import EvalTask, evaluate
+    from personadrop.evaluate.evaluation import check_failures
     from personadrop.evaluate.runner import plan_grid
     from personadrop.evaluate.store import ResultsStore
+    from personadrop.files import output_dir
     from personadrop.judges import make_judge, plan_cost
     from personadrop.simulators import load_simulator, simulator_name
 
@@ -125,6 +132,7 @@ def evaluate_cmd(
         seed=seed,
         conditions=conditions,
         dimensions=dimensions.split(","),
+        on_bad_row=on_bad_row,
     )
     names = [simulator_name(m) for m in model]
     if len(set(names)) != len(names):
@@ -141,12 +149,13 @@ def evaluate_cmd(
         say(clean(jp.describe()))
         return
     quiet_libraries(progress)
+    output_dir(out_dir, "evaluation")
     judge_obj = make_judge(judge, cache_dir=out_dir / "judge-cache")
     try:
         judge_obj.check_ready()
         simulators = {n: load_simulator(m, data=data, name=n) for m, n in zip(model, names, strict=True)}
         with resumable():
-            evaluate(
+            results = evaluate(
                 task,
                 simulators,
                 judge_obj,
@@ -156,12 +165,9 @@ def evaluate_cmd(
             )
     finally:
         judge_obj.close()
-    say(
-        clean(
-            f"evaluation stored in {out_dir}; `personadrop report {out_dir} --out REPORT_DIR` writes the "
-            f"report"
-        )
-    )
+    say(clean(f"evaluation stored in {out_dir}; `personadrop report {out_dir} --out DIR` writes the report"))
+    failed, total = results.failures()
+    check_failures(failed, total, max_failure_share, retry_hint="Run the same command again to retry them.")
 
 
 @app.command("report")
@@ -174,7 +180,7 @@ def report_cmd(
         typer.Option("--out", "-o", help="Where to write summary.json, results.csv, report.md, figures/."),
     ],
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
+    resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 2000,
 ) -> None:
     """Summarize evaluations: means with 95% CIs, retention, gains, ceiling, figures and report.md."""
     from personadrop.report.writer import write_report
@@ -193,7 +199,7 @@ def judge_agreement_cmd(
     ],
     max_groups: Annotated[
         int | None,
-        typer.Option(help="Re-score at most this many (condition, example) groups (a seeded sample)."),
+        typer.Option(min=1, help="Re-score at most this many (condition, example) groups (a seeded sample)."),
     ] = None,
     dimensions: Annotated[
         str | None, typer.Option(help="Comma-separated dimensions (default: those of the evaluation).")
@@ -203,15 +209,14 @@ def judge_agreement_cmd(
     """Re-score stored generations with two judges and report their correlation per dimension."""
     from personadrop.evaluate.agreement import agreement_requests
     from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.task import check_dimensions
     from personadrop.judges import judge_agreement, make_judge
 
     names = [j.strip() for j in judges.split(",") if j.strip()]
     if len(names) != 2:
         raise PersonadropError("--judges takes exactly two judges, comma-separated")
     ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
-    dims = (
-        [d.strip() for d in dimensions.split(",")] if dimensions else ev.meta.get("dimensions", ["response"])
-    )
+    dims = check_dimensions(dimensions.split(",")) if dimensions else ev.meta.get("dimensions", ["response"])
     requests = agreement_requests(ev, dims, max_groups=max_groups, seed=seed)
     judge_a, judge_b = (make_judge(n, cache_dir=ev.path / "judge-cache") for n in names)
     try:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from personadrop.cli.app import ProgressOpt, app
+from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app
 from personadrop.cli.console import clean, out, quiet_libraries, resumable
 from personadrop.errors import PersonadropError
 
@@ -76,6 +76,7 @@ def train_cmd(
     report_to: Annotated[
         list[str] | None, typer.Option("--report-to", help="Also log to tensorboard or wandb (repeatable).")
     ] = None,
+    on_bad_row: OnBadRowOpt = "stop",
     progress: ProgressOpt = True,
 ) -> None:
     """Train one simulator and write a self-describing, resumable run directory."""
@@ -106,6 +107,7 @@ def train_cmd(
             profile=profile,
             config=config,
             warm_start=warm_start,
+            on_bad_row=on_bad_row,
             **overrides,
         )
     meta = run.meta

@@ -7,6 +7,7 @@ and example id, and either stops the load (default) or is skipped and counted.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,20 @@ class BadRow:
     def __str__(self) -> str:
         ident = f" (example {self.example_id})" if self.example_id else ""
         return f"{self.where}{ident}: {self.reason}"
+
+
+class BadRowError(DataError):
+    """A bad row stopped the load; ``hint`` says how to skip such rows where the caller reads its data."""
+
+    def __init__(self, bad: BadRow, hint: str = "use --on-bad-row skip to skip such rows"):
+        self.bad, self.hint = bad, hint
+        super().__init__(f"bad row at {bad} ({hint})")
+
+    def with_hint(self, hint: str) -> BadRowError:
+        return BadRowError(self.bad, hint)
+
+    def __reduce__(self) -> tuple[type, tuple[BadRow, str]]:  # crosses from a training worker intact
+        return (BadRowError, (self.bad, self.hint))
 
 
 @dataclass
@@ -81,7 +96,7 @@ def load_examples(
         except RowError as err:
             bad = BadRow(where, err.example_id, err.reason)
             if on_bad_row == "stop":
-                raise DataError(f"bad row at {bad} (use --on-bad-row skip to skip such rows)") from None
+                raise BadRowError(bad) from None
             out.bad_rows.append(bad)
             continue
         count = seen_ids.get(example.id, 0) + 1
@@ -96,9 +111,17 @@ def load_examples(
     return out
 
 
+def file_split(source: str | Path) -> str | None:
+    """The split a data file's name says it holds (``test.jsonl`` -> ``test``); None for anything else."""
+    path = Path(source)
+    return _split_of(path.name) if path.is_file() else None
+
+
 def _raw_rows(source: str | Path, split: str | None) -> Iterator[tuple[str, Any, str | None]]:
     path = Path(source)
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataError(f"{path}: cannot read the directory (permission denied)")
         files = split_files(path)
         if not files:
             raise DataError(f"{path}: no data files (expected train/val/test .jsonl, .json or .parquet)")
@@ -111,10 +134,22 @@ def _raw_rows(source: str | Path, split: str | None) -> Iterator[tuple[str, Any,
     elif path.is_file():
         label = _canonical_split(split) if split else _split_of(path.name)
         yield from ((w, r, label) for w, r in _file_rows(path))
-    elif _HUB_ID.match(str(source)) and not str(source).endswith(SUFFIXES):
+    elif os.path.lexists(path):
+        kind = (
+            "a symbolic link that leads nowhere (dangling, or a loop)"
+            if path.is_symlink()
+            else "not a regular file"
+        )
+        raise DataError(f"{source}: {kind}; give a data file, a directory of split files or a hub id")
+    elif _HUB_ID.match(str(source)) and not str(source).endswith(SUFFIXES) and not _looks_local(path):
         yield from _hub_rows(str(source), split)
     else:
-        raise DataError(f"{source}: no such file or directory (and not a hub dataset id like owner/name)")
+        raise DataError(f"{source}: no such file or directory")
+
+
+def _looks_local(path: Path) -> bool:
+    """A missing path whose parent directory exists here is a mistyped local path, not a hub id."""
+    return path.parent != Path(".") and path.parent.is_dir()
 
 
 def split_files(directory: Path) -> dict[str, list[Path]]:
@@ -158,6 +193,8 @@ def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
                         yield f"{path.name}:{lineno}", json.loads(line)
                     except json.JSONDecodeError as err:
                         yield f"{path.name}:{lineno}", _Unparsable(f"not valid JSON ({err.msg})")
+                    except RecursionError:
+                        yield f"{path.name}:{lineno}", _Unparsable("JSON nested too deeply")
         elif path.suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(data, Mapping) and isinstance(data.get("rows"), list):
@@ -174,6 +211,8 @@ def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
                 yield f"{path.name}[{i}]", row
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
     except OSError as err:
@@ -190,7 +229,10 @@ def _hub_rows(hub_id: str, split: str | None) -> Iterator[tuple[str, Any, str | 
     try:
         loaded = datasets.load_dataset(hub_id, split=split)
     except Exception as err:  # network, auth, missing split: all user-facing here
-        raise DataError(f"could not load hub dataset {hub_id!r}: {str(err).splitlines()[0][:300]}") from None
+        first = (str(err).splitlines() or [type(err).__name__])[0][:300]
+        raise DataError(
+            f"{hub_id}: no such local path, and the hub dataset could not be loaded ({first})"
+        ) from None
     parts = {split: loaded} if split else dict(loaded)
     for name, ds in parts.items():
         label = _split_of(name) or name

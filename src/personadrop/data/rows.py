@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -160,6 +160,19 @@ def example_from_row(row: Mapping[str, Any], *, split: str | None = None) -> Exa
         persona = Persona.from_raw(r.persona)
     except PersonaError as err:
         raise RowError(str(err.with_example(example_id)), example_id) from None
+    except RecursionError:
+        raise RowError("'persona': JSON nested too deeply", example_id) from None
+    try:
+        example = _example(r, messages, example_id, post_id, persona, split)
+    except ValidationError as err:
+        raise RowError(_reason(err), example_id) from None
+    _check_text(example)
+    return example
+
+
+def _example(
+    r: Row, messages: list[Message], example_id: str, post_id: str, persona: Persona, split: str | None
+) -> Example:
     return Example(
         id=example_id,
         user_id=r.user_id,
@@ -173,6 +186,25 @@ def example_from_row(row: Mapping[str, Any], *, split: str | None = None) -> Exa
         split=split,
         unseen_user=bool(r.unseen_user),
     )
+
+
+def _check_text(example: Example) -> None:
+    """Every text of the example must be valid Unicode (JSON can smuggle in a lone surrogate, which no file
+    or terminal can take later), and metadata must be plain JSON of sane depth."""
+    p = example.persona
+    texts = [example.id, example.user_id, example.post_id, example.response, p.text or ""]
+    texts += [s for t in example.context for s in (t.speaker, t.content)]
+    texts += [s for f in p.fields for s in (f.name, *f.items)]
+    texts += [s for kv in (example.states or {}).items() for s in kv]
+    try:
+        texts.append(json.dumps(example.metadata, ensure_ascii=False))
+        "\\x1f".join(texts).encode("utf-8")
+    except RecursionError:
+        raise RowError("'metadata': nested too deeply", example.id) from None
+    except UnicodeEncodeError:
+        raise RowError(
+            "contains invalid Unicode (a lone surrogate, such as the JSON escape \\ud800)", example.id
+        ) from None
 
 
 def _id_hint(row: Mapping[str, Any]) -> str | None:
@@ -199,6 +231,15 @@ def _turn(i: int, message: Message, user_id: str) -> Turn:
             or ("Poster" if i == 0 else "Commenter")
         )
     return Turn(speaker=speaker, content=message.content.strip(), is_target=is_target)
+
+
+def examples_sha256(examples: Iterable[Example]) -> str:
+    """A content hash of examples (format-independent: the same data read from any file, the same hash)."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps(example_to_row(ex), sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def example_to_row(example: Example) -> dict[str, Any]:

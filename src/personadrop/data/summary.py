@@ -9,10 +9,15 @@ from typing import Any
 from personadrop.data.humanual import LoadedExamples
 from personadrop.persona import FIELD_NAMES
 
+#: Replies longer than this many words are longer than a default training run's reply budget
+#: (``max_reply_tokens``, 512 tokens; every word is at least one token): training skips them.
+LONG_REPLY_WORDS = 512
+
 
 def describe(data: LoadedExamples) -> dict[str, Any]:
-    """Rows, users, posts, splits, persona fields present and items per field, and bad rows."""
+    """Rows, users, posts, splits, persona fields present and items per field, overlong replies, bad rows."""
     examples = data.examples
+    words = [len(e.response.split()) for e in examples]
     structured = [e.persona for e in examples if not e.persona.is_text]
     field_names = list(FIELD_NAMES) + sorted(
         {f.name for p in structured for f in p.fields} - set(FIELD_NAMES)
@@ -38,7 +43,9 @@ def describe(data: LoadedExamples) -> dict[str, Any]:
         "with_true_states": sum(e.states is not None for e in examples),
         "text_personas": len(examples) - len(structured),
         "context_turns_mean": mean(len(e.context) for e in examples) if examples else 0.0,
-        "response_words_mean": mean(len(e.response.split()) for e in examples) if examples else 0.0,
+        "response_words_mean": mean(words) if words else 0.0,
+        "response_words_max": max(words, default=0),
+        "long_replies": sum(w > LONG_REPLY_WORDS for w in words),
         "fields": fields,
         "bad_rows": len(data.bad_rows),
         "bad_row_examples": [str(b) for b in data.bad_rows[:10]],

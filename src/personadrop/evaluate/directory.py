@@ -9,13 +9,13 @@ Layout::
     scores.jsonl       /
     judge_usage.json   calls, tokens and cost per judge, summed over every run that wrote here
 
-A re-run with the same settings resumes; a re-run with different settings for the same variant names
-is refused, because it would mix rows of two experiments.
+A re-run with the same settings resumes; a re-run with different settings, or with another model under a
+variant name the directory already holds, is refused, because it would mix rows of two experiments.
+Data is identified by content, not by path, so a directory (or the study around it) can be moved.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,13 +25,14 @@ from typing import Any
 from personadrop.data.example import Example
 from personadrop.errors import ConfigError, DataError
 from personadrop.evaluate.store import ResultsStore
+from personadrop.files import read_json, write_json
 from personadrop.judges.base import JudgeUsage
 
 META = "evaluation.json"
 EXAMPLES = "examples.json"
 USAGE = "judge_usage.json"
 # Settings that must match for a re-run to resume rather than mix experiments.
-_FIXED = ("data", "split", "seed", "judge", "dimensions")
+_FIXED = ("data_sha256", "split", "seed", "judge", "dimensions")
 
 
 @dataclass
@@ -48,13 +49,15 @@ class EvaluationDir:
         path.mkdir(parents=True, exist_ok=True)
         new_meta = dict(meta)
         if (path / META).exists():
-            old = json.loads((path / META).read_text())
-            changed = [k for k in _FIXED if old.get(k) != new_meta.get(k)]
+            old = read_json(path / META, "evaluation record")
+            fixed = _FIXED if "data_sha256" in old else ("data", *_FIXED[1:])  # written before content hashes
+            changed = [k.removesuffix("_sha256") for k in fixed if old.get(k) != new_meta.get(k)]
             if changed:
                 raise ConfigError(
                     f"{path} holds an evaluation with different {', '.join(changed)}; use another --out "
                     f"directory"
                 )
+            _check_same_models(path, old.get("variants", {}), new_meta.get("variants", {}))
             # New conditions or variants extend the evaluation; old ones stay listed.
             new_meta["conditions"] = list(
                 dict.fromkeys([*old.get("conditions", []), *new_meta.get("conditions", [])])
@@ -64,9 +67,9 @@ class EvaluationDir:
             e.id: {"user_id": e.user_id, "post_id": e.post_id, "unseen_user": e.unseen_user} for e in examples
         }
         if (path / EXAMPLES).exists():
-            records = {**json.loads((path / EXAMPLES).read_text()), **records}
-        _write_json(path / META, new_meta)
-        _write_json(path / EXAMPLES, records)
+            records = {**read_json(path / EXAMPLES, "evaluated examples"), **records}
+        write_json(path / META, new_meta)
+        write_json(path / EXAMPLES, records)
         return cls(path, new_meta, records, ResultsStore(path))
 
     @classmethod
@@ -79,8 +82,8 @@ class EvaluationDir:
             )
         return cls(
             path,
-            json.loads((path / META).read_text()),
-            json.loads((path / EXAMPLES).read_text()),
+            read_json(path / META, "evaluation record"),
+            read_json(path / EXAMPLES, "evaluated examples"),
             ResultsStore(path),
         )
 
@@ -96,11 +99,11 @@ class EvaluationDir:
         current = totals.get(judge, {})
         fresh = usage.as_dict()
         totals[judge] = {k: current.get(k, 0) + fresh[k] for k in fresh if k != "failures"}
-        _write_json(self.path / USAGE, totals)
+        write_json(self.path / USAGE, totals)
 
     def usage(self) -> dict[str, dict[str, float]]:
         path = self.path / USAGE
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path, "judge usage") if path.exists() else {}
 
     def judge_block(self, judge: str | None = None) -> dict[str, Any]:
         """The ``judge`` block of summary.json; failures are counted from the stored scores."""
@@ -115,10 +118,19 @@ class EvaluationDir:
         return block
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def _check_same_models(path: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Refuse a variant name that the directory holds rows of, when another model now answers under it."""
+    for name, record in new.items():
+        had, now = (old.get(name) or {}).get("identity"), (record or {}).get("identity")
+        if had is not None and now is not None and had != now:
+            raise ConfigError(
+                f"{path} holds rows of another model under the name {name!r} ({_describe(had)}, now "
+                f"{_describe(now)}); use another --out directory, or evaluate it under another name"
+            )
+
+
+def _describe(identity: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {str(v)[:16]}" for k, v in identity.items())
 
 
 def merge_unseen(dirs: Iterable[EvaluationDir]) -> dict[str, bool]:

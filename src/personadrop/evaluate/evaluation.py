@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from personadrop.errors import PersonadropError
 from personadrop.evaluate.metrics import Bootstrap, Estimate, summarize
-from personadrop.evaluate.runner import GENERATION_CHUNK, run_grid
+from personadrop.evaluate.runner import GENERATION_CHUNK, GridWork, run_grid
 from personadrop.evaluate.store import ResultsStore
 from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import Judge, JudgeUsage
@@ -24,6 +26,18 @@ class EvalResults:
     task: EvalTask
     store: ResultsStore
     judge: str
+    work: GridWork = field(default_factory=GridWork)  # what this call generated and judged
+
+    def failures(self) -> tuple[int, int]:
+        """(failed, all) judgements of this task's grid: a failed one is NaN, left out of every mean."""
+        wanted = set(self.task.condition_names)
+        rows = [
+            r
+            for r in self.store.score_rows(self.judge)
+            if r.condition in wanted and r.example_id in self.task.by_id
+        ]
+        values = [v for r in rows for v in r.scores.values()]
+        return sum(math.isnan(v) for v in values), len(values)
 
     def scores(self, variant: str, condition: str, dimension: str = "response") -> np.ndarray:
         """One score per task example, in task order; NaN where nothing was judged or the judge failed."""
@@ -76,54 +90,54 @@ def evaluate(
 ) -> EvalResults:
     """Generate and judge ``task`` for every simulator; returns the results.
 
-    ``out``: an evaluation directory (created, or resumed when it holds the same evaluation); None keeps
-    results in memory. ``runs``: what each simulator is (run directory, identity), recorded in ``out``.
+    ``out``: an evaluation directory (created, or resumed when it holds the same evaluation; held by this
+    process while it runs); None keeps results in memory. ``runs``: what each simulator came from (a run
+    directory), recorded in ``out`` beside each simulator's identity. Failed judgements already stored
+    are judged again.
     """
+    grid = {"batch_size": batch_size, "judge_batch_size": judge_batch_size, "progress": progress}
     if out is None:
         store = ResultsStore(None)
-        run_grid(
-            store,
-            simulators,
-            task,
-            judge,
-            batch_size=batch_size,
-            judge_batch_size=judge_batch_size,
-            progress=progress,
-        )
-        return EvalResults(task, store, judge.name)
+        work = run_grid(store, simulators, task, judge, **grid)
+        return EvalResults(task, store, judge.name, work)
 
     from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.files import exclusive
 
     runs = runs or {}
     meta = {
         "data": task.source,
+        "data_sha256": task.data_sha256,
         "split": task.split,
         "seed": task.seed,
         "judge": judge.name,
         "dimensions": list(task.dimensions),
         "conditions": task.condition_names,
         "variants": {
-            name: {"task": sim.inference_task, **runs.get(name, {})} for name, sim in simulators.items()
+            name: {"task": sim.inference_task, "identity": sim.identity, **runs.get(name, {})}
+            for name, sim in simulators.items()
         },
     }
-    ev = EvaluationDir.create(out, meta, task.examples)
-    before = JudgeUsage(**judge.usage.as_dict())
-    try:
-        run_grid(
-            ev.store,
-            simulators,
-            task,
-            judge,
-            batch_size=batch_size,
-            judge_batch_size=judge_batch_size,
-            progress=progress,
-        )
-    finally:
-        ev.add_usage(judge.name, _spent(judge.usage, before))
-    return EvalResults(task, ev.store, judge.name)
+    with exclusive(out, "evaluation"):
+        ev = EvaluationDir.create(out, meta, task.examples)
+        before = JudgeUsage(**judge.usage.as_dict())
+        try:
+            work = run_grid(ev.store, simulators, task, judge, **grid)
+        finally:
+            ev.add_usage(judge.name, _spent(judge.usage, before))
+    return EvalResults(task, ev.store, judge.name, work)
 
 
 def _spent(now: JudgeUsage, before: JudgeUsage) -> JudgeUsage:
     """What a judge used since ``before`` (a judge object may serve several evaluations)."""
     a, b = now.as_dict(), before.as_dict()
     return JudgeUsage(**{k: a[k] - b[k] for k in a})
+
+
+def check_failures(failed: int, total: int, max_share: float, *, retry_hint: str) -> None:
+    """Raise a one-line error when the share of failed judgements passes ``max_share``."""
+    if total and failed / total > max_share:
+        raise PersonadropError(
+            f"{failed:,} of {total:,} judgements failed ({failed / total:.1%}, more than the {max_share:.0%} "
+            f"allowed); the numbers leave them out. {retry_hint}"
+        )

@@ -155,6 +155,7 @@ def summarize(
     ``unseen_users`` maps each evaluated example id to whether its user is absent from training; rows of
     other examples are ignored.
     """
+    rows = list(rows)
     table = ScoreTable(rows, unseen_users)
     boot = Bootstrap(seed, resamples)
     has_unseen = bool(table.unseen.any())
@@ -203,7 +204,18 @@ def summarize(
         "by_user": {name: score_block(mask) for name, mask in subsets.items()},
         "n_examples": len(table.example_ids),
         "n_unseen_examples": int(table.unseen.sum()),
+        "missing": _missing(rows, unseen_users),
     }
+
+
+def _missing(rows: Iterable[ScoreRow], unseen_users: Mapping[str, bool]) -> dict[str, dict[str, int]]:
+    """Failed judgements (the response score is NaN) per variant and condition; cells without any left out."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.example_id in unseen_users and np.isnan(r.scores.get("response", np.nan)):
+            cell = out.setdefault(r.variant, {})
+            cell[r.condition] = cell.get(r.condition, 0) + 1
+    return out
 
 
 def _single_field_block(

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,7 +38,20 @@ from personadrop.models.base import SimulationItem, Simulator
 from personadrop.prompts import parse_output
 
 EVAL_EPOCH = 0
+_BARS = Console(stderr=True, markup=False)  # progress is not a result: it goes to stderr
 GENERATION_CHUNK = 512  # items handed to a simulator at once; a resumed run redoes whole chunks
+
+
+@dataclass
+class GridWork:
+    """What one run of the grid did: generations written and scores stored (0 and 0: it was all done)."""
+
+    generated: int = 0
+    judged: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.generated or self.judged)
 
 
 @dataclass(frozen=True)
@@ -93,21 +107,26 @@ def run_grid(
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
     progress: bool = True,
-) -> None:
-    """Generate and judge whatever the store does not hold yet.
+) -> GridWork:
+    """Generate and judge whatever the store does not hold yet (failed judgements are tried again).
 
     ``simulators`` maps the names results are stored under to simulators; each answers its own
     ``inference_task``. ``batch_size`` items go to a simulator at a time (it may split them further).
     """
     chunks = grid_chunks(task, batch_size)
+    work = GridWork()
     with _progress(progress) as bar:
         for name, simulator in simulators.items():
             bar_id = bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks))
             for chunk in chunks:
                 if any(not store.has_generation((name, c.name, e.id)) for c, e in chunk):
                     store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
+                    work.generated += len(chunk)
                 bar.advance(bar_id, len(chunk))
-        judge_missing(store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar)
+        work.judged = judge_missing(
+            store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar
+        )
+    return work
 
 
 def generate_chunk(
@@ -133,8 +152,9 @@ def judge_missing(
     *,
     judge_batch_size: int = 64,
     bar: Progress | None = None,
-) -> None:
-    """Judge every stored generation of ``names`` in ``task`` that has no score from ``judge`` yet."""
+) -> int:
+    """Judge every stored generation of ``names`` in ``task`` that has no score from ``judge`` yet, or only a
+    failed one; returns how many were judged."""
     wanted, conditions = set(names), set(task.condition_names)
     groups: dict[tuple[str, str], list[Generation]] = defaultdict(list)
     for g in store.generations.values():
@@ -152,6 +172,7 @@ def judge_missing(
         store.add_scores(_judge(batch, task, judge))
         if bar is not None and bar_id is not None:
             bar.advance(bar_id, sum(len(gs) for _, gs in batch))
+    return sum(len(gs) for _, gs in ordered)
 
 
 def _judge(
@@ -189,11 +210,12 @@ def _clip(value: float) -> float:
 
 def _progress(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description:<28}"),
+        TextColumn("{task.description:<28}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=_BARS,
         disable=not enabled,
         transient=False,
     )

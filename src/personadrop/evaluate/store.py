@@ -9,8 +9,9 @@ Two files in the evaluation directory:
 
 Rows are appended in batches and flushed to disk, so a killed run loses at most the batch in flight; a torn
 last line (a kill in mid-write) is ignored on reading. A re-run skips every key already present, which is
-what makes "no row lost, none judged twice" hold. A store without a directory lives in memory only (quick
-checks, the ceiling table).
+what makes "no row lost, none judged twice" hold. A failed judgement (stored as null) is not held: a re-run
+judges it again, and its new row replaces the old one (the last row of a key wins on reading). A store
+without a directory lives in memory only (quick checks, the ceiling table).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ class ResultsStore:
         self.generations.update((r.key, r) for r in rows)
 
     def add_scores(self, rows: Iterable[ScoreRow]) -> None:
-        rows = [r for r in rows if (*r.key, r.judge) not in self.scores]
+        """Store scores of keys not held yet, or held only as a failed judgement (which they replace)."""
+        rows = [r for r in rows if not self.has_scores(r.key, r.judge)]
         if self.directory is not None:
             _append(
                 self.scores_path,
@@ -105,7 +107,9 @@ class ResultsStore:
         return key in self.generations
 
     def has_scores(self, key: Key, judge: str) -> bool:
-        return (*key, judge) in self.scores
+        """Whether ``judge`` has scored ``key`` on every dimension (a failed judgement, NaN, is not held)."""
+        row = self.scores.get((*key, judge))
+        return row is not None and not any(math.isnan(v) for v in row.scores.values())
 
     def score_rows(self, judge: str | None = None) -> list[ScoreRow]:
         return [s for s in self.scores.values() if judge is None or s.judge == judge]

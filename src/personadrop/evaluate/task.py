@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from personadrop.data.example import Example
@@ -103,6 +104,13 @@ class EvalTask:
     @property
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions]
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """A content hash of the examples: the same data from any path (a moved directory), the same hash."""
+        from personadrop.data.rows import examples_sha256
+
+        return examples_sha256(self.examples)
 
     def unseen_users(self) -> dict[str, bool]:
         return {e.id: e.unseen_user for e in self.examples}

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +98,15 @@ def classify(exc: Exception, sdk: Any, *, secret: str | None, what: str) -> Exce
     return exc
 
 
+@contextmanager
+def _unexpected_shape() -> Iterator[None]:
+    """JSON that is not the API's answer shape (a misbehaving server) is a fault worth retrying."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, IndexError):
+        raise TransientFault("the response does not have the API's shape") from None
+
+
 class ChatBackend(ABC):
     """One judge model behind one API."""
 
@@ -155,11 +166,16 @@ class AnthropicBackend(ChatBackend):
             )
         except self._sdk.AnthropicError as e:
             raise classify(e, self._sdk, secret=self._api_key, what=f"anthropic:{self.model}") from None
-        text = "".join(getattr(block, "text", "") for block in msg.content if block.type == "text")
-        u = msg.usage
-        # Prompt-cache reads and writes are input too; we never ask for prompt caching, so they are 0.
-        tokens_in = u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
-        return Completion(text, tokens_in, u.output_tokens)
+        except ValueError:  # a 200 whose body is not JSON (a proxy's error page): worth another try
+            raise TransientFault("the response body is not JSON") from None
+        with _unexpected_shape():
+            text = "".join(getattr(block, "text", "") for block in msg.content if block.type == "text")
+            u = msg.usage
+            # Prompt-cache reads and writes are input too; we never ask for prompt caching, so they are 0.
+            tokens_in = (
+                u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+            )
+            return Completion(text, tokens_in, u.output_tokens)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -212,9 +228,12 @@ class OpenAIBackend(ChatBackend):
             )
         except self._sdk.OpenAIError as e:
             raise classify(e, self._sdk, secret=self._api_key, what=f"openai:{self.model}") from None
-        text = (resp.choices[0].message.content or "") if resp.choices else ""
-        u = resp.usage
-        return Completion(text, u.prompt_tokens if u else 0, u.completion_tokens if u else 0)
+        except ValueError:  # a 200 whose body is not JSON (a proxy's error page): worth another try
+            raise TransientFault("the response body is not JSON") from None
+        with _unexpected_shape():
+            text = (resp.choices[0].message.content or "") if resp.choices else ""
+            u = resp.usage
+            return Completion(text, u.prompt_tokens if u else 0, u.completion_tokens if u else 0)
 
     async def aclose(self) -> None:
         await self._client.close()

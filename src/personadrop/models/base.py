@@ -30,6 +30,8 @@ class Simulator(ABC):
     name: str
     #: The task an evaluator asks this simulator for its reply (``states+response`` for HumanLM models).
     inference_task: str = "response"
+    #: What model this is (a run id, a checkpoint's fingerprint), so stored results can name their writer.
+    identity: dict[str, str] | None = None
 
     @abstractmethod
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:

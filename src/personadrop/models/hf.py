@@ -69,6 +69,23 @@ def load_model(path: str | Path, *, device: str | None = None, lora: str | Path 
     return model.to(device).eval(), load_tokenizer(path)
 
 
+def checkpoint_identity(path: str | Path) -> dict[str, str]:
+    """A fingerprint of a checkpoint directory: its config and, per weight file, name, size and the hash of
+    its first and last MiB (cheap for a 16 GB model, and any retraining changes it)."""
+    import hashlib
+
+    path = Path(path)
+    digest = hashlib.sha256((path / "config.json").read_bytes())
+    for f in sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf")):
+        size = f.stat().st_size
+        digest.update(f"{f.name}:{size}".encode())
+        with f.open("rb") as fh:
+            digest.update(fh.read(1 << 20))
+            fh.seek(max(0, size - (1 << 20)))
+            digest.update(fh.read(1 << 20))
+    return {"checkpoint": digest.hexdigest()[:16]}
+
+
 class HFSimulator(Simulator):
     """A causal LM that writes the simulated user's turn for each item, in batches."""
 

@@ -170,10 +170,16 @@ def cautions(summary: Mapping[str, Any]) -> list[str]:
     if weak:
         out.append(
             f"{', '.join(label(v) for v in weak)} score below {blind:.3f} with the full persona, what a "
-            f"perfect "
-            "simulator reaches with no persona at all (the ceiling's `none`): they are still learning the "
-            "task "
-            "itself; more training (e.g. more SFT epochs) moves every number in this report."
+            "perfect simulator reaches with no persona at all (the ceiling's `none`): they are still "
+            "learning the task itself; more training (e.g. more SFT epochs) moves every number in this report."
+        )
+    missing = summary.get("missing") or {}
+    if missing:
+        total = sum(n for cells in missing.values() for n in cells.values())
+        worst = max(((v, c, n) for v, cells in missing.items() for c, n in cells.items()), key=lambda t: t[2])
+        out.append(
+            f"{total:,} judgements failed and are left out of the means (most in {label(worst[0])} under "
+            f"`{worst[1]}`: {worst[2]}); see 'Missing judgements'. Re-running the same command retries them."
         )
     return out
 
@@ -274,12 +280,28 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
         "",
         "## Judge",
         "",
-        f"{judge.get('calls', 0)} calls, {judge.get('cache_hits', 0)} cache hits, {judge.get('failures', 0)} "
-        f"failed "
-        f"judgements (left out of every mean, never scored 0), {judge.get('input_tokens', 0)} input and "
+        f"{judge.get('calls', 0)} calls, {judge.get('cache_hits', 0)} cache hits, "
+        f"{judge.get('failures', 0)} failed judgements (left out of every mean, never scored 0), "
+        f"{judge.get('input_tokens', 0)} input and "
         f"{judge.get('output_tokens', 0)} output tokens, ${judge.get('cost_usd', 0):.4f}.",
         "",
     ]
+    missing = summary.get("missing") or {}
+    if missing:
+        lines += [
+            "## Missing judgements",
+            "",
+            "Failed judgements per cell (left out of that cell's mean):",
+            "",
+        ]
+        conditions = list(dict.fromkeys(c for cells in missing.values() for c in cells))
+        lines += _table(
+            [
+                {"variant": label(v), **{c: str(missing[v].get(c, 0)) for c in conditions}}
+                for v in ordered(missing)
+            ]
+        )
+        lines.append("")
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{f.stem}]({f.as_posix()})\n" for f in figures]

@@ -7,6 +7,7 @@ The resolved config is written into the study directory, so a study can be re-ru
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,9 +61,18 @@ class EvaluationSpec(_Plain):
     conditions: list[str] = Field(default_factory=lambda: list(DEFAULT_CONDITIONS))
     dimensions: list[str] = Field(default_factory=lambda: list(DIMENSIONS))
     judge_batch_size: int = Field(64, ge=1)  # (condition, example) groups per judge.score call
-    decoding: dict[str, Any] = Field(
-        default_factory=dict
-    )  # simulator decoding (temperature, batch_size, ...)
+    # Simulator decoding (temperature, batch_size, ...): fields of personadrop.models.hf.Decoding.
+    decoding: dict[str, Any] = Field(default_factory=dict)
+    # A study whose share of failed judgements passes this exits non-zero (after writing its report).
+    max_failure_share: float = Field(0.05, ge=0.0, le=1.0)
+
+    @field_validator("decoding")
+    @classmethod
+    def _decoding(cls, values: dict[str, Any]) -> dict[str, Any]:
+        from personadrop.models.hf import Decoding
+
+        Decoding(**values)  # an invalid setting fails now, not after training
+        return values
 
     @field_validator("conditions")
     @classmethod
@@ -167,7 +177,9 @@ def load_study_config(
 
 
 def dump_config(cfg: StudyConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json", exclude={"profiles"}), sort_keys=False)
+    """The resolved config as YAML, with any credentials inside URLs (``http://user:pw@host``) masked."""
+    text = yaml.safe_dump(cfg.model_dump(mode="json", exclude={"profiles"}), sort_keys=False)
+    return re.sub(r"(://)[^/@\s'\"]+@", r"\1***@", text)
 
 
 # Built in so that `--profile quick` is quick for any config: smaller data and a few training steps.

@@ -23,6 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from personadrop.errors import ConfigError
+from personadrop.evaluate.evaluation import check_failures
 from personadrop.study.config import StudyConfig, dump_config
 from personadrop.study.data import DataSource
 from personadrop.study.plan import StudyPlan
@@ -41,37 +42,55 @@ class Study:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.data = DataSource.of(cfg, self.out)
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, markup=False)
         self.progress = progress
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ the job
     def run(self) -> dict[str, Any]:
-        """Every stage, skipping what is done; returns the summary."""
-        from personadrop.judges import make_judge
+        """Every stage, skipping what is done; returns the summary.
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._check_config_unchanged()
-        # LLM judgements are cached inside the study, so a re-run (or a resumed one) pays for nothing twice.
-        judge = make_judge(self.cfg.judge, cache_dir=self.out / "judge-cache", **self.cfg.judge_options)
+        Everything a run needs (API keys, judges, the evaluation split, decoding) is checked before any
+        work, and the directory is held by this process until it ends.
+        """
+        from personadrop.data.humanual import BadRowError
+
         try:
-            # Fail in seconds on a missing API key, not after an hour of training.
-            judge.check_ready()
-            self._reward_judge_ready()
-            self._stage("data", self.data.prepare)
-            runs = train_all(
-                self._jobs(),
-                workers=self._training_workers(),
-                console=self.console,
-                progress=self.progress,
-                record=self._record,
-            )
-            self._write_timings()
-            self._stage("evaluate", lambda: self._evaluate(runs, judge))
-        finally:
-            judge.close()
-        summary = self._stage("report", self._report)
-        self._write_timings()
+            return self._run()
+        except BadRowError as err:
+            raise err.with_hint("set data.on_bad_row: skip in the study config to skip such rows") from None
+
+    def _run(self) -> dict[str, Any]:
+        from personadrop.files import exclusive
+
+        with exclusive(self.out, "study"):
+            self._check_config_unchanged()
+            self.timings = self._read_timings()
+            judge = self._judges_ready()
+            try:
+                self._stage("data", self.data.prepare, did_work=not self.data.ready)
+                task = self._task()  # a missing split or a bad row fails here, before any training
+                self._write_config()
+                runs = train_all(
+                    self._jobs(),
+                    workers=self._training_workers(),
+                    console=self.console,
+                    progress=self.progress,
+                    record=self._record,
+                )
+                results = self._stage(
+                    "evaluate", lambda: self._evaluate(task, runs, judge), did_work=lambda r: r.work.any
+                )
+            finally:
+                judge.close()
+            summary = self._stage("report", self._report)
+        failed, total = results.failures()
+        check_failures(
+            failed,
+            total,
+            self.cfg.evaluation.max_failure_share,
+            retry_hint=f"Run the same command again to retry them (report: {self.out / 'report'}).",
+        )
         return summary
 
     def plan(self) -> StudyPlan:
@@ -131,6 +150,7 @@ class Study:
                     judge_options=options,
                     judge_cache=str(self.out / "judge-cache"),
                     warm_start=warm,
+                    on_bad_row=self.cfg.data.on_bad_row,
                 )
             )
         return jobs
@@ -185,7 +205,7 @@ class Study:
             on_bad_row=self.cfg.data.on_bad_row,
         )
 
-    def _evaluate(self, runs: dict[str, Path], judge: Any) -> None:
+    def _evaluate(self, task: Any, runs: dict[str, Path], judge: Any) -> Any:
         from personadrop.evaluate import evaluate
         from personadrop.simulators import load_simulator
 
@@ -196,8 +216,8 @@ class Study:
                 spec, data=self.data.location, name=name, **self.cfg.evaluation.decoding
             )
             records[name] = {"run": str(runs.get(name, ""))}
-        evaluate(
-            self._task(),
+        return evaluate(
+            task,
             simulators,
             judge,
             out=self.out / "eval",
@@ -218,29 +238,57 @@ class Study:
         )
 
     # ------------------------------------------------------------------ helpers
-    def _stage(self, name: str, fn: Callable[[], Any]) -> Any:
-        self.console.print(f"{name} ...", markup=False, highlight=False)
+    def _stage(self, name: str, fn: Callable[[], Any], did_work: bool | Callable[[Any], bool] = True) -> Any:
+        """Run one stage and record its time, unless it found its work already done (then the time of
+        the run that did it stays)."""
+        if did_work is not False:
+            self.console.print(f"{name} ...", highlight=False)
         start = time.perf_counter()
         result = fn()
-        self._record(name, time.perf_counter() - start)
+        if did_work(result) if callable(did_work) else did_work:
+            self._record(name, time.perf_counter() - start)
         return result
 
     def _record(self, stage: str, seconds: float) -> None:
         self.timings[stage] = round(seconds, 2)
         self._write_timings()
 
+    def _read_timings(self) -> dict[str, float]:
+        path = self.out / "timings.json"
+        try:
+            return dict(json.loads(path.read_text())) if path.exists() else {}
+        except (OSError, ValueError, TypeError):
+            return {}  # only a record of times: a damaged one is started afresh
+
     def _write_timings(self) -> None:
         (self.out / "timings.json").write_text(json.dumps(self.timings, indent=2) + "\n")
 
     def _check_config_unchanged(self) -> None:
         path = self.out / "study.yaml"
-        text = dump_config(self.cfg)
-        if path.exists() and path.read_text() != text:
+        if path.exists() and path.read_text() != dump_config(self.cfg):
             raise ConfigError(
                 f"{self.out} holds a study with a different config; use another --out directory "
                 f"(compare with {path})"
             )
-        path.write_text(text)
+
+    def _write_config(self) -> None:
+        """Record the config once every check has passed (a failed start leaves no config behind)."""
+        (self.out / "study.yaml").write_text(dump_config(self.cfg))
+
+    def _judges_ready(self) -> Any:
+        """The evaluation judge, built and ready; the reward judge checked too. Fails in seconds on a
+        missing API key, not after an hour of training."""
+        from personadrop.judges import make_judge
+
+        # LLM judgements are cached inside the study: a re-run (or a resumed one) pays for nothing twice.
+        judge = make_judge(self.cfg.judge, cache_dir=self.out / "judge-cache", **self.cfg.judge_options)
+        try:
+            judge.check_ready()
+            self._reward_judge_ready()
+        except BaseException:
+            judge.close()
+            raise
+        return judge
 
     def _run_dir(self, variant: str) -> Path:
         return self.out / "runs" / variant.replace("+", "_")

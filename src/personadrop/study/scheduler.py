@@ -39,6 +39,7 @@ class TrainJob:
     judge_options: Mapping[str, Any] = field(default_factory=dict)
     judge_cache: str | None = None
     warm_start: str | None = None  # the variant whose finished run this one starts from
+    on_bad_row: str = "stop"
     quiet: bool = False  # in a worker process: the trainer's logs go to <out_dir>/train.log, not the terminal
 
     def __call__(self, warm_start_dir: str | None = None) -> str:
@@ -58,6 +59,7 @@ class TrainJob:
                 judge=judge,
                 warm_start=warm_start_dir,
                 name=self.variant,
+                on_bad_row=self.on_bad_row,
             )
         finally:
             judge.close()
@@ -92,10 +94,12 @@ def _in_process(
     job: TrainJob, runs: dict[str, Path], console: Console, record: Callable[[str, float], None]
 ) -> Path:
     console.print(f"train {job.variant} ...", markup=False, highlight=False)
+    done_before = RunDir(job.out_dir).done  # then it is only checked: its training time stays recorded
     start = time.perf_counter()
     warm = runs.get(job.warm_start) if job.warm_start else None  # a finished run does not need it
     path = Path(job(str(warm) if warm else None))
-    record(f"train {job.variant}", time.perf_counter() - start)
+    if not done_before:
+        record(f"train {job.variant}", time.perf_counter() - start)
     return path
 
 
@@ -113,7 +117,7 @@ def _in_workers(
     start_all = time.perf_counter()
     console.print(f"train {len(jobs)} variants, {workers} at a time ...", markup=False, highlight=False)
     bars = Progress(
-        TextColumn("  {task.description:<22}"),
+        TextColumn("  {task.description:<22}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -168,6 +172,18 @@ def _in_workers(
 
 def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to end this process when its parent dies (even by ``kill -9``): no orphan keeps training."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def _log_to(path: Path) -> None:

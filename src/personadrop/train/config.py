@@ -100,6 +100,9 @@ class TrainConfig(_Plain):
     judge: str = "exact"  # the reward's judge (registry spec); ignored by ``sft``
     model: ModelSpec = Field(default_factory=ModelSpec)
     max_prompt_tokens: int = Field(352, ge=32)  # the thread is cut from its start beyond this
+    # The longest target (a reply, or states and reply) a run trains on and may write; training rows with a
+    # longer one are skipped (counted in run.json). Also capped by the model's context.
+    max_reply_tokens: int = Field(512, ge=8)
     max_train_examples: int | None = Field(None, ge=1)  # a deterministic subset (quick runs)
     sft: SFTStage = Field(default_factory=SFTStage)
     grpo: GRPOStage = Field(default_factory=GRPOStage)

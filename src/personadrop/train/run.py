@@ -21,19 +21,20 @@ loaded from its ``final/``; a finished run is not trained again.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import platform
 import shutil
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from personadrop.data.example import Example
-from personadrop.data.rows import example_to_row
+from personadrop.data.rows import examples_sha256
 from personadrop.errors import ConfigError
+from personadrop.files import read_json, write_json
 from personadrop.train.config import TrainConfig
 
 RUN_META = "run.json"  # status, name, timings, and what evaluation needs to load the model
@@ -48,12 +49,8 @@ PROGRESS = "progress.json"
 
 def data_fingerprint(examples: Sequence[Example], source: str) -> dict[str, Any]:
     """A content hash of the training examples (format-independent: equal data, equal hash)."""
-    digest = hashlib.sha256()
-    for ex in examples:
-        digest.update(json.dumps(example_to_row(ex), sort_keys=True, ensure_ascii=False).encode())
-        digest.update(b"\n")
     return {
-        "sha256": digest.hexdigest(),
+        "sha256": examples_sha256(examples),
         "examples": len(examples),
         "users": len({ex.user_id for ex in examples}),
         "with_states": sum(ex.states is not None for ex in examples),
@@ -75,12 +72,6 @@ def _semantic(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in _COSMETIC}
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 class RunDir:
     """One training run's directory."""
 
@@ -91,7 +82,7 @@ class RunDir:
     @property
     def meta(self) -> dict[str, Any]:
         p = self.path / RUN_META
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+        return read_json(p, "run record") if p.exists() else {}
 
     @property
     def is_run(self) -> bool:
@@ -112,7 +103,7 @@ class RunDir:
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig(**json.loads((self.path / "config.json").read_text(encoding="utf-8")))
+        return TrainConfig(**read_json(self.path / "config.json", "training config"))
 
     @property
     def model_dir(self) -> Path:
@@ -120,7 +111,7 @@ class RunDir:
 
     @property
     def fingerprint(self) -> dict[str, Any]:
-        return json.loads((self.path / "data.json").read_text(encoding="utf-8"))
+        return read_json(self.path / "data.json", "data fingerprint")
 
     def stage_dir(self, stage: str) -> Path:
         return self.path / stage
@@ -143,7 +134,7 @@ class RunDir:
         cfg_path = self.path / "config.json"
         if not cfg_path.exists():
             return
-        had = json.loads(cfg_path.read_text(encoding="utf-8"))
+        had = read_json(cfg_path, "training config")
         wanted = config.model_dump(mode="json")
         if _semantic(had) != _semantic(wanted):
             changed = sorted(
@@ -163,19 +154,23 @@ class RunDir:
         """Create or re-open the directory; refuse one that holds a different run."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.check_matches(config, fingerprint)
-        _write_json(self.path / "config.json", config.model_dump(mode="json"))
-        _write_json(self.path / "data.json", fingerprint)
-        _write_json(self.path / "versions.json", library_versions())
+        write_json(self.path / "config.json", config.model_dump(mode="json"))
+        write_json(self.path / "data.json", fingerprint)
+        write_json(self.path / "versions.json", library_versions())
         meta = self.meta
         meta.update(
-            status="running", name=name, method=config.method, started=meta.get("started", time.time())
+            status="running",
+            name=name,
+            method=config.method,
+            started=meta.get("started", time.time()),
+            run_id=meta.get("run_id") or uuid.uuid4().hex,  # names this run in evaluations of it
         )
-        _write_json(self.path / RUN_META, meta)
+        write_json(self.path / RUN_META, meta)
 
     def update_meta(self, **values: Any) -> None:
         meta = self.meta
         meta.update(values)
-        _write_json(self.path / RUN_META, meta)
+        write_json(self.path / RUN_META, meta)
 
     def write_shown(self, stage: str, visibility: Iterable[dict[str, Any]]) -> Path:
         path = self.path / f"shown-{stage}.jsonl"
@@ -249,7 +244,7 @@ class RunDir:
             )
         model, tokenizer = load_model(self.model_dir, device=device)
         base = Decoding(**meta.get("decoding", {}))
-        return HFSimulator(
+        simulator = HFSimulator(
             model,
             tokenizer,
             name=name or meta.get("name", self.path.name),
@@ -257,6 +252,9 @@ class RunDir:
             max_prompt_tokens=max_prompt_tokens or meta.get("max_prompt_tokens"),
             inference_task=meta.get("inference_task", "response"),
         )
+        # Runs written before run ids existed are named by when they finished.
+        simulator.identity = {"run_id": str(meta.get("run_id") or f"finished-{meta.get('finished')}")}
+        return simulator
 
 
 def curves_callback(run: RunDir, stage: str):
@@ -280,7 +278,7 @@ def curves_callback(run: RunDir, stage: str):
                 self.step_seconds.append(time.perf_counter() - self._t0)
             if time.monotonic() - self._shown >= 1.0:  # for a watcher in another process (the study's bars)
                 self._shown = time.monotonic()
-                _write_json(
+                write_json(
                     run.path / PROGRESS,
                     {"stage": stage, "step": state.global_step, "max_steps": state.max_steps},
                 )

@@ -18,6 +18,7 @@ from typing import Any
 
 from personadrop.data.example import Example
 from personadrop.errors import ConfigError, DataError
+from personadrop.files import exclusive
 from personadrop.judges.base import Judge
 from personadrop.models.hf import Decoding
 from personadrop.prompts import PromptBuilder, encode, target_text
@@ -41,20 +42,35 @@ def inference_task(cfg: TrainConfig) -> str:
     return "states+response" if cfg.method == "humanlm" else "response"
 
 
-def load_train_examples(data: str | Path | list[Example], cfg: TrainConfig) -> tuple[list[Example], str]:
-    from personadrop.data.humanual import load_examples
+def load_train_examples(
+    data: str | Path | list[Example], cfg: TrainConfig, on_bad_row: str = "stop"
+) -> tuple[list[Example], str, int]:
+    """The training examples (a deterministic subset with ``max_train_examples``), their source, and how many
+    were skipped for a reply longer than ``max_reply_tokens`` words (each word is at least one token)."""
+    from personadrop.data.humanual import file_split, load_examples
 
     if isinstance(data, list):
         examples, source = data, "<in-memory>"
     else:
-        examples, source = load_examples(data, split="train").examples, str(data)
-    if not examples:
-        raise DataError(f"{source}: no training examples")
-    if cfg.max_train_examples is not None and len(examples) > cfg.max_train_examples:
+        examples, source = load_examples(data, split="train", on_bad_row=on_bad_row).examples, str(data)
+        if file_split(data) in ("val", "test"):
+            log.warning("training on %s: its name says it is the %s split", data, file_split(data))
+    fitting = [e for e in examples if len(e.response.split()) <= cfg.max_reply_tokens]
+    skipped = len(examples) - len(fitting)
+    if not fitting:
+        raise DataError(
+            f"{source}: no training examples"
+            + (
+                f" with a reply of at most {cfg.max_reply_tokens} tokens (max_reply_tokens)"
+                if skipped
+                else ""
+            )
+        )
+    if cfg.max_train_examples is not None and len(fitting) > cfg.max_train_examples:
         # A deterministic subset spread over the file (not its first rows, which may share a few users).
-        step = len(examples) / cfg.max_train_examples
-        examples = [examples[int(i * step)] for i in range(cfg.max_train_examples)]
-    return examples, source
+        step = len(fitting) / cfg.max_train_examples
+        fitting = [fitting[int(i * step)] for i in range(cfg.max_train_examples)]
+    return fitting, source, skipped
 
 
 def resolve_judge(judge: Judge | str) -> Judge:
@@ -77,15 +93,20 @@ def train_variant(
     judge: Judge | str | None = None,
     warm_start: str | Path | RunDir | None = None,
     name: str | None = None,
+    on_bad_row: str = "stop",
     **overrides: Any,
 ) -> RunDir:
     """Train (or resume, or skip when finished) one variant; returns its run directory.
+
+    Everything the run needs (the reward judge and its API key, the model, loggers) is checked before any
+    training, and the run directory is held by this process while it trains.
 
     ``data``: a dataset directory/file (its ``train`` split is used) or a list of examples.
     ``field_dropout``: shorthand for ``train_condition="fields:<p>"`` (a TrainConfig field).
     ``judge``: a Judge or registry spec for the GRPO reward (default: the config's, ``exact``).
     ``warm_start``: for ``grpo``, a finished ``sft`` run with the same data, seed, model and field dropout
     whose model replaces the warm-start stage (its SFT settings are recorded as this run's).
+    ``on_bad_row``: ``stop`` at an invalid training row, or ``skip`` (and count) such rows.
     ``overrides``: TrainConfig fields (e.g. ``seed=1``).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch weights or tokenizers at run time
@@ -94,24 +115,33 @@ def train_variant(
         overrides["judge"] = judge if isinstance(judge, str) else getattr(judge, "name", type(judge).__name__)
     cfg = resolve_config(method, profile=profile, config=config, field_dropout=field_dropout, **overrides)
     name = name or run_name(method, cfg.train_condition)
-    run = RunDir(out_dir)
-    examples, source = load_train_examples(data, cfg)
-    fingerprint = data_fingerprint(examples, source)
-    warm_run = _check_warm_start(warm_start, cfg, fingerprint)
-    if warm_run is not None:
-        cfg = cfg.model_copy(update={"sft": warm_run.config.sft})  # the record names the warm start it used
-    if run.done:
-        run.check_matches(cfg, fingerprint)
-        log.info("run %s is finished; skipping", run.path)
-        return run
     _check_reporting(cfg)
     if cfg.model.path is not None and not (Path(cfg.model.path) / "config.json").exists():
         raise ConfigError(
             f"--model {cfg.model.path} is not a local model directory (no config.json); "
             "weights are never downloaded, give a checkpoint directory or tiny/small"
         )
-    run.begin(cfg, fingerprint, name)
-    return _Trainer(cfg, run, examples, judge, warm_run, name).run()
+    reward = None
+    if cfg.uses_grpo:  # a missing API key or an unknown judge fails now, not after the warm start
+        reward = resolve_judge(judge if judge is not None else cfg.judge)
+        reward.check_ready()
+    try:
+        with exclusive(out_dir, "training run"):
+            run = RunDir(out_dir)
+            examples, source, skipped = load_train_examples(data, cfg, on_bad_row)
+            fingerprint = data_fingerprint(examples, source)
+            warm_run = _check_warm_start(warm_start, cfg, fingerprint)
+            if warm_run is not None:  # the record names the warm start it used
+                cfg = cfg.model_copy(update={"sft": warm_run.config.sft})
+            if run.done:
+                run.check_matches(cfg, fingerprint)
+                log.info("run %s is finished; skipping", run.path)
+                return run
+            run.begin(cfg, fingerprint, name)
+            return _Trainer(cfg, run, examples, reward, warm_run, name, skipped).run()
+    finally:
+        if reward is not None and not isinstance(judge, Judge):
+            reward.close()  # built here, so closed here
 
 
 def _check_reporting(cfg: TrainConfig) -> None:
@@ -163,13 +193,15 @@ class _Trainer:
         cfg: TrainConfig,
         run: RunDir,
         examples: list[Example],
-        judge: Judge | str | None,
+        reward: Judge | None,
         warm_run: RunDir | None,
         name: str,
+        skipped: int = 0,
     ):
         self.cfg, self.run_dir, self.examples, self.warm_run, self.name = cfg, run, examples, warm_run, name
-        self.judge_spec = judge if judge is not None else cfg.judge
+        self.reward = reward
         self.policy = cfg.policy
+        self.skipped = skipped  # examples left out for an overlong reply
         self._budgets: dict[str, int] = {}
 
     def run(self) -> RunDir:
@@ -180,6 +212,7 @@ class _Trainer:
             torch.set_num_threads(cfg.threads)
         started = time.perf_counter()
         tokenizer = self._tokenizer()
+        self._drop_overlong(tokenizer)
         builder = PromptBuilder(tokenizer, cfg.max_prompt_tokens)
         model = self._warm_start(tokenizer, builder)
         if cfg.uses_grpo:
@@ -204,22 +237,65 @@ class _Trainer:
             max_prompt_tokens=cfg.max_prompt_tokens,
             decoding=decoding.model_dump(),
             train_condition=cfg.train_condition,
+            skipped_overlong=self.skipped,
             train_seconds=round(time.perf_counter() - started, 2),
             warm_start=str(self.warm_run.path) if self.warm_run else None,
         )
         return self.run_dir
 
     # ------------------------------------------------------------------ pieces
+    def _reply_cap(self) -> int:
+        """The most tokens a target may take: ``max_reply_tokens``, and what the model's context leaves."""
+        cfg = self.cfg
+        if cfg.model.path is not None:
+            from personadrop.files import read_json
+
+            model_config = read_json(Path(cfg.model.path) / "config.json", "model config")
+            context = int(
+                model_config.get("max_position_embeddings") or model_config.get("n_positions") or 1 << 20
+            )
+        else:
+            from personadrop.models.tiny import PRESETS
+
+            context = PRESETS[cfg.model.preset].max_positions
+        room = context - cfg.max_prompt_tokens - 16
+        if room < 8:
+            raise ConfigError(
+                f"max_prompt_tokens {cfg.max_prompt_tokens} leaves no room for a reply in the "
+                f"model's context of {context} tokens"
+            )
+        return min(cfg.max_reply_tokens, room)
+
+    def _main_task(self, ex: Example) -> str:
+        return "states+response" if self.cfg.method == "humanlm" and has_states(ex) else "response"
+
+    def _drop_overlong(self, tokenizer) -> None:
+        """Leave out examples whose target does not fit the reply cap (a count in run.json, a warning)."""
+        cap = self._reply_cap()
+        lengths = encode(tokenizer, [target_text(ex, self._main_task(ex)) for ex in self.examples])
+        fitting = [ex for ex, ids in zip(self.examples, lengths, strict=True) if len(ids) <= cap]
+        self.skipped += len(self.examples) - len(fitting)
+        if not fitting:
+            raise DataError(f"no training example has a target of at most {cap} tokens (max_reply_tokens)")
+        if self.skipped:
+            log.warning(
+                "%d training examples skipped: their reply is longer than %d tokens (max_reply_tokens)",
+                self.skipped,
+                cap,
+            )
+        self.examples = fitting
+
     def _budget(self, tokenizer, task: str) -> int:
-        """Tokens a reply for ``task`` may need: the longest training target, plus 10% and the end token."""
+        """Tokens a reply for ``task`` may need: the longest training target, plus 10% and the end token,
+        within the reply cap."""
         if task not in self._budgets:
             known = self.examples if task == "response" else [ex for ex in self.examples if has_states(ex)]
             if not known:
-                self._budgets[task] = 2 * self._budget(tokenizer, "response") + 64  # no states to measure
+                budget = 2 * self._budget(tokenizer, "response") + 64  # no states to measure
             else:
                 texts = [target_text(ex, task) for ex in known]
-                longest = max(len(ids) for ids in encode(tokenizer, texts))
-                self._budgets[task] = math.ceil(longest * 1.1) + 2
+                budget = math.ceil(max(len(ids) for ids in encode(tokenizer, texts)) * 1.1) + 2
+            self._budgets[task] = min(budget, self._reply_cap())
         return self._budgets[task]
 
     def _completion_budget(self, tokenizer) -> int:
@@ -311,8 +387,8 @@ class _Trainer:
         stage = "grpo"
         if run.stage_done(stage):
             return self._load(run.stage_final(stage))
-        judge = resolve_judge(self.judge_spec)
-        judge.check_ready()
+        judge = self.reward
+        assert judge is not None  # built and checked by train_variant for every method that uses GRPO
         tasks = grpo_tasks(cfg.method, humanlm_response_task=cfg.grpo.humanlm_response_task)
         blocks = epoch_blocks(cfg.grpo.epochs)
         rows = build_rows(
