@@ -145,7 +145,7 @@ def test_failed_judgements_are_retried_on_resume_and_too_many_fail_the_run(tmp_p
         rows = [json.loads(x) for x in (out / "scores.jsonl").read_text().splitlines()]
         final = {(r["variant"], r["condition"], r["example_id"]): r["scores"]["response"] for r in rows}
         assert len(final) == 6 and all(v is not None for v in final.values())
-        code, out_text, _ = cli("report", out, "--out", tmp_path / "report", "--resamples", "50")
+        code, _out_text, _ = cli("report", out, "--out", tmp_path / "report", "--resamples", "50")
         assert code == 0 and json.loads((tmp_path / "report" / "summary.json").read_text())["missing"] == {}
 
 
@@ -173,7 +173,7 @@ def test_the_report_counts_missing_judgements_per_cell(tmp_path, cli, small_worl
             "--max-failure-share",
             "1",
         )
-    code, text, _ = cli("report", out, "--out", tmp_path / "report", "--resamples", "50")
+    _code, text, _ = cli("report", out, "--out", tmp_path / "report", "--resamples", "50")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["missing"] == {"bayes": {"full": 4, "none": 4}}
     assert "8 judgements failed" in " ".join(text.split())
@@ -432,7 +432,7 @@ def test_world_refuses_a_directory_holding_files_unless_forced(tmp_path, cli):
     assert cli(*args, "--force")[0] == 0 and (tmp_path / "w" / "world.json").exists()
 
 
-# --------------------------------------------------------------------------- 12, 13. one line, never a traceback
+# ---------------------------------------------------------------------- 12, 13. one line, never a traceback
 def test_paths_and_values_a_user_gets_wrong_end_in_one_line(tmp_path, cli, small_world_dir):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -491,7 +491,7 @@ def test_rows_that_are_hostile_json_are_bad_rows(tmp_path, cli):
     data.write_text("\n".join(rows) + "\n")
     line = one_line_error(*cli("data", "inspect", data)[::2])
     assert "train.jsonl:2" in line and "nested too deeply" in line
-    code, out, err = cli("data", "inspect", data, "--on-bad-row", "skip", "--json")
+    code, out, _err = cli("data", "inspect", data, "--on-bad-row", "skip", "--json")
     summary = json.loads(out)
     assert code == 0 and summary["rows"] == 1 and summary["bad_rows"] == 2
     assert "surrogate" in summary["bad_row_examples"][1] or "unicode" in summary["bad_row_examples"][1]
@@ -540,5 +540,5 @@ def test_a_killed_study_takes_its_training_workers_with_it(tmp_path):
     assert len(workers) >= 2, "the study did not start its training workers"
     proc.kill()
     proc.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=20)
+    _gone, alive = psutil.wait_procs(workers, timeout=20)
     assert not alive, [p.pid for p in alive]

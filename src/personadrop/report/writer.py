@@ -171,7 +171,8 @@ def cautions(summary: Mapping[str, Any]) -> list[str]:
         out.append(
             f"{', '.join(label(v) for v in weak)} score below {blind:.3f} with the full persona, what a "
             "perfect simulator reaches with no persona at all (the ceiling's `none`): they are still "
-            "learning the task itself; more training (e.g. more SFT epochs) moves every number in this report."
+            "learning the task itself; more training (e.g. more SFT epochs) moves every number in this "
+            "report."
         )
     missing = summary.get("missing") or {}
     if missing:
