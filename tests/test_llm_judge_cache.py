@@ -170,7 +170,7 @@ def test_the_cache_takes_concurrent_writers(tmp_path: Path):
 
 
 def test_the_default_cache_dir_follows_the_environment(monkeypatch, tmp_path: Path):
-    from personadrop.judges.cache import default_cache_dir
+    from personadrop.files import default_cache_dir
 
     monkeypatch.setenv("PERSONADROP_CACHE_DIR", str(tmp_path / "pd"))
     assert default_cache_dir() == tmp_path / "pd"

@@ -24,6 +24,15 @@ from personadrop.errors import ConfigError, DataError
 LOCK_FILE = ".personadrop.lock"
 
 
+def default_cache_dir() -> Path:
+    """The per-user cache (judgements, prepared models): ``$PERSONADROP_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/personadrop``, else ``~/.cache/personadrop``."""
+    if env := os.environ.get("PERSONADROP_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "personadrop"
+
+
 def output_dir(path: str | Path, what: str = "output") -> Path:
     """``path`` created (with parents) and writable; a :class:`ConfigError` naming it otherwise."""
     path = Path(path)

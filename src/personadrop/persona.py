@@ -39,6 +39,7 @@ MissingStyle = Literal["marker", "omit"]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9 _-]{0,63}$")
+_RENDERED_FIELD = re.compile(r"^([A-Z][A-Za-z0-9 _-]{0,63}):(.*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,33 @@ class Persona:
     def from_fields(cls, fields: Mapping[str, Sequence[str]]) -> Persona:
         """Build a structured persona from ``{name: items}``; standard fields come first."""
         return _parse(dict(fields))
+
+    @classmethod
+    def from_rendered(cls, text: str) -> Persona:
+        """Read back the text :meth:`render` writes (``Values:`` then indented items, ``Interests: Missing``).
+
+        Text in any other layout is kept as an opaque text persona. Hidden (``Missing``) fields come back
+        empty, so rendering the result gives the same text.
+        """
+        fields: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for line in text.strip().splitlines():
+            if not line.strip():
+                continue
+            head = _RENDERED_FIELD.match(line)
+            if head:
+                current = fields.setdefault(head.group(1).lower().replace(" ", "_"), [])
+                if head.group(2).strip() not in ("", "Missing"):
+                    return cls.from_raw(text)
+            elif line.startswith("  ") and current is not None:
+                current.append(line.strip())
+            else:
+                return cls.from_raw(text)
+        if not fields:
+            return cls.from_raw(text)
+        keyed = fields.pop("demographics", [])
+        demographics = dict(item.split(": ", 1) if ": " in item else (item, "") for item in keyed)
+        return _parse({"demographics": demographics, **fields})
 
     # ----------------------------------------------------------------- queries
     @property

@@ -42,6 +42,34 @@ def load_simulator(
     Hugging Face checkpoint directory, or ``bayes`` with ``data`` a synthetic world directory.
     ``decoding``: fields of :class:`~personadrop.models.hf.Decoding` to override.
     """
+    simulator = _load(
+        spec, data=data, name=name, device=device, max_prompt_tokens=max_prompt_tokens, **decoding
+    )
+    simulator.source = {
+        "spec": str(spec),
+        "data": None if data is None else str(data),
+        "name": name,
+        "device": device,
+        "max_prompt_tokens": max_prompt_tokens,
+        **decoding,
+    }
+    return simulator
+
+
+def reload_simulator(source: dict[str, Any]) -> Simulator:
+    """The simulator a ``Simulator.source`` describes (in another process)."""
+    return load_simulator(**source)
+
+
+def _load(
+    spec: str | Path,
+    *,
+    data: str | Path | None,
+    name: str | None,
+    device: str | None,
+    max_prompt_tokens: int | None,
+    **decoding: Any,
+) -> Simulator:
     if str(spec) == BAYES:
         if data is None:
             raise ConfigError(
@@ -54,8 +82,10 @@ def load_simulator(
     if run.is_run:
         return run.simulator(name=name, device=device, max_prompt_tokens=max_prompt_tokens, **decoding)
     from personadrop.models.hf import Decoding, HFSimulator, checkpoint_identity, load_model
+    from personadrop.models.registry import resolve_model
 
-    model, tokenizer = load_model(spec, device=device)
+    path = resolve_model(spec)  # a checkpoint directory, or a model name (prepared on first use)
+    model, tokenizer = load_model(path, device=device)
     simulator = HFSimulator(
         model,
         tokenizer,
@@ -63,5 +93,5 @@ def load_simulator(
         decoding=Decoding(**decoding),
         max_prompt_tokens=max_prompt_tokens,
     )
-    simulator.identity = checkpoint_identity(spec)
+    simulator.identity = checkpoint_identity(path)
     return simulator

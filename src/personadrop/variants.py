@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["trained", "reference"]
+Kind = Literal["trained", "untrained", "reference"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,9 @@ class VariantSpec:
     kind: Kind = "trained"
     method: str | None = None  # the training method (sft, grpo, humanlm); None: not trained
     dropout_of: str | None = None  # this variant is that one trained under the study's train condition
-    warm_start: str | None = (
-        None  # a variant whose finished run this one starts from, when both are in a study
-    )
+    warm_start: str | None = None  # a variant whose finished run this one starts from (both in a study)
     needs_world: bool = False  # exists only where the data is a synthetic world
+    needs_checkpoint: bool = False  # exists only where the study's model is a pretrained checkpoint
 
     @property
     def trained(self) -> bool:
@@ -42,6 +41,8 @@ class VariantSpec:
 
 
 _TABLE: tuple[VariantSpec, ...] = (
+    # The study's base checkpoint as it is, with the persona in its prompt: the untrained baseline.
+    VariantSpec("prompted", "Prompted (untrained)", "#7b5ea7", kind="untrained", needs_checkpoint=True),
     VariantSpec("sft", "SFT", "#9e9e9e", method="sft"),
     # GRPO starts from the finished SFT run (same data, seed and persona): its warm start is that stage.
     VariantSpec("grpo", "GRPO", "#8fb8de", method="grpo", warm_start="sft"),

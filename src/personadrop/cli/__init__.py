@@ -16,8 +16,10 @@ from personadrop.errors import PersonadropError
 
 # Each module adds its commands to ``app`` on import.
 from personadrop.cli import data as _data  # noqa: F401  isort: skip
+from personadrop.cli import models as _models  # noqa: F401  isort: skip
 from personadrop.cli import train as _train  # noqa: F401  isort: skip
 from personadrop.cli import study as _study  # noqa: F401  isort: skip
+from personadrop.cli import serve as _serve  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -109,6 +109,14 @@ def evaluate_cmd(
         float,
         typer.Option(min=0.0, max=1.0, help="Exit non-zero when more than this share of judgements failed."),
     ] = 0.05,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Spread generation over this many processes (one torch thread each); the "
+            "rows are exactly those of one process.",
+        ),
+    ] = 1,
     dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
     seed: Annotated[int, typer.Option(help="Mask and sampling seed.")] = 0,
     dry_run: Annotated[
@@ -162,6 +170,7 @@ def evaluate_cmd(
                 out=out_dir,
                 runs={n: {"run": m} for m, n in zip(model, names, strict=True)},
                 progress=progress,
+                workers=processes,
             )
     finally:
         judge_obj.close()

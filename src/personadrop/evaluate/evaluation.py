@@ -87,15 +87,21 @@ def evaluate(
     progress: bool = False,
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
+    workers: int = 1,
 ) -> EvalResults:
     """Generate and judge ``task`` for every simulator; returns the results.
 
     ``out``: an evaluation directory (created, or resumed when it holds the same evaluation; held by this
     process while it runs); None keeps results in memory. ``runs``: what each simulator came from (a run
     directory), recorded in ``out`` beside each simulator's identity. Failed judgements already stored
-    are judged again.
+    are judged again. ``workers``: processes generation is spread over (the same rows as one process).
     """
-    grid = {"batch_size": batch_size, "judge_batch_size": judge_batch_size, "progress": progress}
+    grid = {
+        "batch_size": batch_size,
+        "judge_batch_size": judge_batch_size,
+        "progress": progress,
+        "workers": workers,
+    }
     if out is None:
         store = ResultsStore(None)
         work = run_grid(store, simulators, task, judge, **grid)

@@ -107,22 +107,43 @@ def run_grid(
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
     progress: bool = True,
+    workers: int = 1,
 ) -> GridWork:
     """Generate and judge whatever the store does not hold yet (failed judgements are tried again).
 
     ``simulators`` maps the names results are stored under to simulators; each answers its own
     ``inference_task``. ``batch_size`` items go to a simulator at a time (it may split them further).
+    ``workers`` > 1 spreads the generation of heavy simulators (that know their ``source``) over that many
+    one-thread processes, with the same rows as one process; judging stays in this process.
     """
     chunks = grid_chunks(task, batch_size)
     work = GridWork()
     with _progress(progress) as bar:
+        bars = {
+            name: bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks)) for name in simulators
+        }
+        spread: list[tuple[str, Simulator, int]] = []
         for name, simulator in simulators.items():
-            bar_id = bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks))
-            for chunk in chunks:
-                if any(not store.has_generation((name, c.name, e.id)) for c, e in chunk):
+            for index, chunk in enumerate(chunks):
+                if all(store.has_generation((name, c.name, e.id)) for c, e in chunk):
+                    bar.advance(bars[name], len(chunk))
+                elif workers > 1 and simulator.parallel_worthwhile and simulator.source is not None:
+                    spread.append((name, simulator, index))
+                else:
                     store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
                     work.generated += len(chunk)
-                bar.advance(bar_id, len(chunk))
+                    bar.advance(bars[name], len(chunk))
+        if spread:
+            from personadrop.evaluate.parallel import generate_in_workers
+
+            work.generated += generate_in_workers(
+                store,
+                spread,
+                task,
+                workers=min(workers, len(spread)),
+                batch_size=batch_size,
+                advance=lambda name, n: bar.advance(bars[name], n),
+            )
         work.judged = judge_missing(
             store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -23,16 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from personadrop.files import default_cache_dir
+
 CACHE_FILE = "judge-cache.sqlite"
 _SCHEMA_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    """The per-user cache directory used when no run directory is given."""
-    if env := os.environ.get("PERSONADROP_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "personadrop"
 
 
 def cache_key(fields: Mapping[str, object]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from personadrop.data.example import Example
 from personadrop.dropout import VisiblePersona
@@ -32,6 +33,11 @@ class Simulator(ABC):
     inference_task: str = "response"
     #: What model this is (a run id, a checkpoint's fingerprint), so stored results can name their writer.
     identity: dict[str, str] | None = None
+    #: How to load this simulator again in another process (arguments of ``simulators.load_simulator``);
+    #: None for one built in memory.
+    source: dict[str, Any] | None = None
+    #: Whether generation is heavy enough to be worth spreading over worker processes.
+    parallel_worthwhile: bool = False
 
     @abstractmethod
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:

@@ -89,6 +89,8 @@ def checkpoint_identity(path: str | Path) -> dict[str, str]:
 class HFSimulator(Simulator):
     """A causal LM that writes the simulated user's turn for each item, in batches."""
 
+    parallel_worthwhile = True
+
     def __init__(
         self,
         model,

@@ -83,7 +83,8 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
     with_dropout = {b for _, b in DROPOUT_PAIRS}
     variants = [v for v in trained_variants(summary) if v not in with_dropout] or trained_variants(summary)
     conditions, fields = zip(*single_fields(summary), strict=True)
-    fig, axes = plt.subplots(1, len(variants), figsize=(3.6 * len(variants), 4.0), sharey=True, squeeze=False)
+    width = max(3.6 * len(variants), 7.0)  # room for the title even with one variant
+    fig, axes = plt.subplots(1, len(variants), figsize=(width, 4.0), sharey=True, squeeze=False)
     x = np.arange(len(fields))
     for i, (ax, v) in enumerate(zip(axes[0], variants, strict=True)):
         _bars(

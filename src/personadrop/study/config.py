@@ -65,6 +65,8 @@ class EvaluationSpec(_Plain):
     decoding: dict[str, Any] = Field(default_factory=dict)
     # A study whose share of failed judgements passes this exits non-zero (after writing its report).
     max_failure_share: float = Field(0.05, ge=0.0, le=1.0)
+    # Processes generation is spread over; None: one per CPU core (at most 2) without a GPU, else 1.
+    workers: int | None = Field(None, ge=1)
 
     @field_validator("decoding")
     @classmethod
@@ -101,10 +103,10 @@ class StudyConfig(_Plain):
     train_condition: str = "fields:0.6"
     training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
     training_profile: Literal["quick", "default"] = "default"
-    training_workers: int | None = Field(
-        None, ge=1
-    )  # runs trained side by side; None: 2 on a CPU, 1 for a checkpoint
-    variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
+    # Runs trained side by side; None: 2 on a CPU, 1 for a checkpoint.
+    training_workers: int | None = Field(None, ge=1)
+    # None: every variant the data and model allow (`bayes` for a world, `prompted` for a checkpoint).
+    variants: list[str] = Field(default_factory=list)
     judge: str = "exact"  # scores the evaluation
     judge_options: dict[str, Any] = Field(default_factory=dict)
     reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge (with its options)
@@ -140,13 +142,21 @@ class StudyConfig(_Plain):
         return [v for v in VARIANTS if v in names]
 
     @model_validator(mode="after")
-    def _references_need_a_world(self) -> StudyConfig:
-        if self.data.world is None:
-            for v in self.variants:
-                if VARIANTS[v].needs_world:
-                    raise ValueError(
-                        f"the `{v}` variant exists only for a synthetic world; remove it for real data"
-                    )
+    def _variants_fit_the_data_and_model(self) -> StudyConfig:
+        has_world, has_checkpoint = self.data.world is not None, bool(self.model.get("path"))
+        if not self.variants:
+            self.variants = [
+                v.name
+                for v in VARIANTS.values()
+                if (has_world or not v.needs_world) and (has_checkpoint or not v.needs_checkpoint)
+            ]
+        for v in self.variants:
+            if VARIANTS[v].needs_world and not has_world:
+                raise ValueError(
+                    f"the `{v}` variant exists only for a synthetic world; remove it for real data"
+                )
+            if VARIANTS[v].needs_checkpoint and not has_checkpoint:
+                raise ValueError(f"the `{v}` variant needs a pretrained checkpoint as the study's model.path")
         return self
 
     @property

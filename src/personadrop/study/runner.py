@@ -184,6 +184,13 @@ class Study:
         finally:
             reward.close()
 
+    def _evaluation_workers(self) -> int:
+        if self.cfg.evaluation.workers is not None:
+            return self.cfg.evaluation.workers
+        import torch
+
+        return 1 if torch.cuda.is_available() else min(2, os.cpu_count() or 1)
+
     def _training_workers(self) -> int:
         if self.cfg.training_workers is not None:
             return self.cfg.training_workers
@@ -211,11 +218,21 @@ class Study:
 
         simulators, records = {}, {}
         for name in self.cfg.variants:
-            spec = str(runs[name]) if name in runs else name
-            simulators[name] = load_simulator(
-                spec, data=self.data.location, name=name, **self.cfg.evaluation.decoding
-            )
-            records[name] = {"run": str(runs.get(name, ""))}
+            options: dict[str, Any] = dict(self.cfg.evaluation.decoding)
+            if name in runs:
+                spec = str(runs[name])
+            elif VARIANTS[name].needs_checkpoint:  # the base model as it is: the training prompt budget
+                base = self.train_config("sft")
+                spec = str(base.model.path)
+                options = {
+                    "max_prompt_tokens": base.max_prompt_tokens,
+                    **base.decoding.model_dump(),
+                    **options,
+                }
+            else:
+                spec = name
+            simulators[name] = load_simulator(spec, data=self.data.location, name=name, **options)
+            records[name] = {"run": str(runs.get(name, spec))}
         return evaluate(
             task,
             simulators,
@@ -224,6 +241,7 @@ class Study:
             runs=records,
             progress=self.progress,
             judge_batch_size=self.cfg.evaluation.judge_batch_size,
+            workers=self._evaluation_workers(),
         )
 
     def _report(self) -> dict[str, Any]:

@@ -8,9 +8,7 @@ checkpoints.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from personadrop.train.config import TrainConfig
 from personadrop.train.run import RunDir
+from personadrop.workers import worker_pool
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def _in_workers(
         console=console,
         disable=not progress,
     )
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+    pool = worker_pool(workers, threads=None)  # each run sets its own threads
     try:
         with bars:
             while pending or running:
@@ -168,22 +167,6 @@ def _in_workers(
         pool.terminate()  # stops runs still training when the study fails or is interrupted; no-op otherwise
         pool.join()
     record("train (all, parallel)", time.perf_counter() - start_all)
-
-
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
-
-
-def die_with_parent() -> None:
-    """Ask Linux to end this process when its parent dies (even by ``kill -9``): no orphan keeps training."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
 
 
 def _log_to(path: Path) -> None:

@@ -21,6 +21,7 @@ from personadrop.errors import ConfigError, DataError
 from personadrop.files import exclusive
 from personadrop.judges.base import Judge
 from personadrop.models.hf import Decoding
+from personadrop.models.registry import check_model, resolve_model
 from personadrop.prompts import PromptBuilder, encode, target_text
 from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
@@ -116,11 +117,8 @@ def train_variant(
     cfg = resolve_config(method, profile=profile, config=config, field_dropout=field_dropout, **overrides)
     name = name or run_name(method, cfg.train_condition)
     _check_reporting(cfg)
-    if cfg.model.path is not None and not (Path(cfg.model.path) / "config.json").exists():
-        raise ConfigError(
-            f"--model {cfg.model.path} is not a local model directory (no config.json); "
-            "weights are never downloaded, give a checkpoint directory or tiny/small"
-        )
+    if cfg.model.path is not None:
+        check_model(cfg.model.path)  # a local checkpoint, or a named model that can be prepared
     reward = None
     if cfg.uses_grpo:  # a missing API key or an unknown judge fails now, not after the warm start
         reward = resolve_judge(judge if judge is not None else cfg.judge)
@@ -138,7 +136,8 @@ def train_variant(
                 log.info("run %s is finished; skipping", run.path)
                 return run
             run.begin(cfg, fingerprint, name)
-            return _Trainer(cfg, run, examples, reward, warm_run, name, skipped).run()
+            model_path = resolve_model(cfg.model.path) if cfg.model.path is not None else None
+            return _Trainer(cfg, run, examples, reward, warm_run, name, skipped, model_path).run()
     finally:
         if reward is not None and not isinstance(judge, Judge):
             reward.close()  # built here, so closed here
@@ -197,8 +196,10 @@ class _Trainer:
         warm_run: RunDir | None,
         name: str,
         skipped: int = 0,
+        model_path: Path | None = None,
     ):
         self.cfg, self.run_dir, self.examples, self.warm_run, self.name = cfg, run, examples, warm_run, name
+        self.model_path = model_path  # the pretrained checkpoint (``model.path`` resolved), None for a preset
         self.reward = reward
         self.policy = cfg.policy
         self.skipped = skipped  # examples left out for an overlong reply
@@ -247,10 +248,10 @@ class _Trainer:
     def _reply_cap(self) -> int:
         """The most tokens a target may take: ``max_reply_tokens``, and what the model's context leaves."""
         cfg = self.cfg
-        if cfg.model.path is not None:
+        if self.model_path is not None:
             from personadrop.files import read_json
 
-            model_config = read_json(Path(cfg.model.path) / "config.json", "model config")
+            model_config = read_json(self.model_path / "config.json", "model config")
             context = int(
                 model_config.get("max_position_embeddings") or model_config.get("n_positions") or 1 << 20
             )
@@ -309,8 +310,8 @@ class _Trainer:
         from personadrop.models.tokenizer import build_tokenizer, corpus_texts, load_tokenizer, save_tokenizer
 
         cfg = self.cfg
-        if cfg.model.path is not None:
-            return load_tokenizer(cfg.model.path)
+        if self.model_path is not None:
+            return load_tokenizer(self.model_path)
         if self.warm_run is not None:
             return load_tokenizer(self.warm_run.model_dir)
         tok_dir = self.run_dir.path / "tokenizer"
@@ -325,8 +326,8 @@ class _Trainer:
         from personadrop.models.hf import load_model
         from personadrop.models.tiny import PRESETS, build_model
 
-        if self.cfg.model.path is not None:
-            model, _ = load_model(self.cfg.model.path)
+        if self.model_path is not None:
+            model, _ = load_model(self.model_path)
             return model.train()
         return build_model(PRESETS[self.cfg.model.preset], tokenizer, seed=self.cfg.seed)
 

@@ -1,0 +1,200 @@
+"""`personadrop serve | simulate | explore`: use simulators over HTTP, in conversations, and in a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from personadrop.cli.app import app
+from personadrop.cli.console import clean, err, say
+from personadrop.errors import ConfigError, PersonadropError
+
+HostOpt = Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+WindowOpt = Annotated[
+    float,
+    typer.Option(
+        "--batch-window-ms", min=0.0, help="How long a request waits for others to join its generation batch."
+    ),
+]
+
+
+def _api_key(env: str | None) -> str | None:
+    if env is None:
+        return None
+    key = os.environ.get(env, "").strip()
+    if not key:
+        raise ConfigError(f"--api-key-env {env}: the variable is not set (or empty)")
+    return key
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A training run directory, a local checkpoint or model name "
+            "(smollm2-135m), or `bayes` (with --data)."
+        ),
+    ],
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="The synthetic world, for `bayes`.")
+    ] = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    condition: Annotated[
+        str,
+        typer.Option(
+            help="What of each request's persona is shown, unless the request "
+            "says (`condition` body field): full, only:values, items:0.5, ..."
+        ),
+    ] = "full",
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env",
+            help="Require `Authorization: Bearer <key>`, the key read from this environment variable.",
+        ),
+    ] = None,
+    window_ms: WindowOpt = 10.0,
+) -> None:
+    """Serve a simulator behind an OpenAI-compatible chat API (`/v1/models`, `/v1/chat/completions`).
+
+    The messages are the thread the simulated user answers; the persona comes in the system message
+    (HUMANUAL JSON or rendered text) or the `persona` body field. Concurrent requests are batched.
+    """
+    from personadrop.dropout import parse_condition
+    from personadrop.serve import Served, create_app, run
+    from personadrop.simulators import load_simulator, simulator_name
+
+    parse_condition(condition)
+    key = _api_key(api_key_env)
+    name = simulator_name(model)
+    served = Served(
+        {name: load_simulator(model, data=data, name=name)}, condition=condition, window=window_ms / 1000
+    )
+    say(
+        clean(f"serving {name} on http://{host}:{port}/v1 (condition {condition}); Ctrl-C stops"), console=err
+    )
+    run(create_app(served, api_key=key), host, port)
+
+
+@app.command("explore")
+def explore_cmd(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory (after `personadrop study`).")],
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    window_ms: WindowOpt = 10.0,
+) -> None:
+    """The persona explorer: a web page to hide fields or items and compare every variant's answer.
+
+    Open the printed address in a browser. The study's variants are also served on the chat API (/v1).
+    """
+    from personadrop.serve import Served, create_app, run
+    from personadrop.serve.explore import StudyView, explorer_routes
+
+    view = StudyView.load(study_dir)
+    served = Served(view.simulators, window=window_ms / 1000)
+    say(clean(f"explorer for {view.name}: http://{host}:{port}/  (Ctrl-C stops)"), console=err)
+    run(create_app(served, extra_routes=explorer_routes(view)), host, port)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    user: Annotated[
+        str,
+        typer.Option(
+            "--user",
+            help="The simulated user: the URL of a `personadrop serve` "
+            "(http://host:port/v1[#model]) or a run directory, checkpoint, model name "
+            "or `bayes` (served here for the conversation).",
+        ),
+    ],
+    agent: Annotated[
+        str,
+        typer.Option(
+            "--agent",
+            help="The assistant: openai:MODEL[@BASE_URL] (key from "
+            "OPENAI_API_KEY; none needed for a local URL).",
+        ),
+    ],
+    persona: Annotated[
+        Path,
+        typer.Option(
+            "--persona", help="The user's persona: a HUMANUAL persona as JSON, or the rendered text layout."
+        ),
+    ],
+    opening: Annotated[
+        str,
+        typer.Option(
+            "--opening",
+            help="The agent's first message (a greeting, a question, "
+            "a post), which the simulated user answers.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="JSON lines, one turn each; an existing file is resumed.")
+    ],
+    turns: Annotated[int, typer.Option(min=1, help="How many times the simulated user speaks, at most.")] = 4,
+    condition: Annotated[str, typer.Option(help="What of the persona the user simulator sees.")] = "full",
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="The synthetic world, for `--user bayes`.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Mask seed (and sampling seed).")] = 0,
+    agent_system: Annotated[
+        str | None, typer.Option("--agent-system", help="A system prompt for the agent.")
+    ] = None,
+) -> None:
+    """A multi-turn conversation between a simulated user and an assistant; ends at --turns or when the
+    simulated user writes an end marker (###STOP###)."""
+    from contextlib import nullcontext
+
+    from personadrop.dropout import parse_condition
+    from personadrop.judges import parse_llm_spec
+    from personadrop.serve import Served, create_app, running
+    from personadrop.serve.simulate import Endpoint, simulate
+    from personadrop.simulators import load_simulator, simulator_name
+
+    parse_condition(condition)
+    backend, agent_model, agent_url = parse_llm_spec(agent)
+    if backend != "openai":
+        raise PersonadropError(
+            f"--agent {agent!r}: use openai:MODEL[@BASE_URL] (any OpenAI-compatible server)"
+        )
+    agent_key = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
+    try:
+        text = persona.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--persona {persona}: cannot read ({error})") from None
+    persona_value: dict | str = json.loads(text) if text.lstrip().startswith("{") else text
+    if user.startswith(("http://", "https://")):
+        base, _, user_model = user.partition("#")
+        server = nullcontext(base.rstrip("/"))
+    else:  # a local simulator: served here, on a free port, for the length of the conversation
+        user_model = simulator_name(user)
+        served = Served({user_model: load_simulator(user, data=data, name=user_model)})
+        server = running(create_app(served))
+    with server as base_url:
+        url = base_url if base_url.endswith("/v1") else base_url + "/v1"
+        if not user_model:
+            import openai
+
+            user_model = openai.OpenAI(base_url=url, api_key="no-key-needed").models.list().data[0].id
+        history = simulate(
+            Endpoint(url, user_model),
+            Endpoint(agent_url or "https://api.openai.com/v1", agent_model, agent_key),
+            persona=persona_value,
+            opening=opening,
+            turns=turns,
+            out=out,
+            condition=condition,
+            seed=seed,
+            agent_system=agent_system,
+            on_turn=lambda t: say(clean(f"{t['speaker']:>5}: {t['content']}")),
+        )
+    users = sum(t["speaker"] == "user" for t in history)
+    say(clean(f"{len(history)} turns ({users} by the simulated user) in {out}"), console=err)

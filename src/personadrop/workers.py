@@ -1,0 +1,49 @@
+"""Worker processes for CPU-heavy work (training runs side by side, generation spread over cores).
+
+Small models use two cores better as two one-thread processes than as one two-thread process, so the
+study trains and evaluates in such workers. Every worker starts with :func:`worker_init`: one torch thread
+(or as many as asked), Ctrl-C ignored (the parent catches it and stops the pool), and death with its parent
+(even on ``kill -9``), so no orphan keeps computing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable
+from multiprocessing.pool import Pool
+from typing import Any
+
+
+def die_with_parent() -> None:
+    """Ask Linux to end this process when its parent dies (even by ``kill -9``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any) -> None:
+    """Initializer of every worker: threads, no Ctrl-C, die with the parent, then ``setup(*args)``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if setup is not None:
+        setup(*args)
+
+
+def worker_pool(
+    processes: int, threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any
+) -> Pool:
+    """A pool of fresh (spawned) worker processes, each set up by :func:`worker_init`."""
+    return multiprocessing.get_context("spawn").Pool(
+        processes, initializer=worker_init, initargs=(threads, setup, *args)
+    )

@@ -1,0 +1,40 @@
+"""Generation spread over worker processes writes exactly the rows of one process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from personadrop.data.world import generate_world, world_config, write_world
+from personadrop.evaluate import EvalTask, evaluate
+from personadrop.judges.exact import ExactJudge
+from personadrop.simulators import load_simulator
+from personadrop.train.variant import train_variant
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_workers_write_the_rows_and_scores_of_one(tmp_path):
+    data = tmp_path / "world"
+    write_world(generate_world(world_config(seed=4, users=40, posts=120)), data)
+    run = train_variant("sft", data, tmp_path / "run", profile="quick", progress=False)
+    task = EvalTask.load(
+        data, split="test", max_examples=40, conditions=["full", "none", "only:values", "items:0.5"]
+    )
+    rows = {}
+    for workers in (1, 2):
+        sims = {
+            "sft": load_simulator(run.path, name="sft", batch_size=16),
+            "bayes": load_simulator("bayes", data=data),
+        }
+        out = tmp_path / f"eval{workers}"
+        results = evaluate(task, sims, ExactJudge(), out=out, batch_size=24, workers=workers)
+        assert results.work.generated == 2 * 4 * 40
+        rows[workers] = {
+            name: sorted(
+                json.dumps(json.loads(line), sort_keys=True) for line in (out / name).read_text().splitlines()
+            )
+            for name in ("generations.jsonl", "scores.jsonl")
+        }
+    assert rows[1] == rows[2]
