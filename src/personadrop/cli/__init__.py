@@ -20,6 +20,7 @@ from personadrop.cli import models as _models  # noqa: F401  isort: skip
 from personadrop.cli import train as _train  # noqa: F401  isort: skip
 from personadrop.cli import study as _study  # noqa: F401  isort: skip
 from personadrop.cli import serve as _serve  # noqa: F401  isort: skip
+from personadrop.cli import export as _export  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -174,6 +174,10 @@ def evaluate_cmd(
             )
     finally:
         judge_obj.close()
+    from personadrop.distributed import is_main
+
+    if not is_main():  # the main process of a launched evaluation judged and reports
+        return
     say(clean(f"evaluation stored in {out_dir}; `personadrop report {out_dir} --out DIR` writes the report"))
     failed, total = results.failures()
     check_failures(failed, total, max_failure_share, retry_hint="Run the same command again to retry them.")

@@ -49,7 +49,9 @@ def train_cmd(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="YAML/JSON training config (a study config's `train:` section works too)."
+            "--config",
+            "-c",
+            help="YAML/JSON training config (a study config works too: its `training:` section and `model`).",
         ),
     ] = None,
     model: Annotated[
@@ -110,6 +112,10 @@ def train_cmd(
             on_bad_row=on_bad_row,
             **overrides,
         )
+    from personadrop.distributed import is_main
+
+    if not is_main():  # one summary for a launched (multi-process) run
+        return
     meta = run.meta
     summary = Table(
         "stage",

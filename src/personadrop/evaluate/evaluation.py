@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from personadrop.distributed import barrier, is_main, launched, rank, world_size
 from personadrop.errors import PersonadropError
 from personadrop.evaluate.metrics import Bootstrap, Estimate, summarize
 from personadrop.evaluate.runner import GENERATION_CHUNK, GridWork, run_grid
@@ -124,11 +125,59 @@ def evaluate(
             for name, sim in simulators.items()
         },
     }
+    if launched():  # one of several processes (torchrun, accelerate launch): a share of the generation each
+        return _evaluate_launched(task, simulators, judge, Path(out), meta, grid)
     with exclusive(out, "evaluation"):
         ev = EvaluationDir.create(out, meta, task.examples)
         before = JudgeUsage(**judge.usage.as_dict())
         try:
             work = run_grid(ev.store, simulators, task, judge, **grid)
+        finally:
+            ev.add_usage(judge.name, _spent(judge.usage, before))
+    return EvalResults(task, ev.store, judge.name, work)
+
+
+def _evaluate_launched(
+    task: EvalTask,
+    simulators: Mapping[str, Simulator],
+    judge: Judge,
+    out: Path,
+    meta: dict[str, Any],
+    grid: dict[str, Any],
+) -> EvalResults:
+    """Every process generates every n-th chunk into its own shard file; then the main process, which
+    holds the directory throughout, reads all shards and judges (so judge calls stay cached and rate-
+    limited in one place). A killed process's chunks are redone by the next run, shards merge on reading."""
+    from contextlib import ExitStack
+
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.runner import judge_missing
+    from personadrop.files import exclusive
+
+    grid = {**grid, "workers": 1}
+    with ExitStack() as held:
+        if is_main():
+            held.enter_context(exclusive(out, "evaluation"))
+            EvaluationDir.create(out, meta, task.examples)
+        barrier()
+        store = ResultsStore(out, shard=f"rank-{rank()}")
+        work = run_grid(
+            store,
+            simulators,
+            task,
+            None,
+            shard=(rank(), world_size()),
+            **{k: v for k, v in grid.items() if k != "judge_batch_size"},
+        )
+        barrier()
+        if not is_main():
+            return EvalResults(task, store, judge.name, work)
+        ev = EvaluationDir.open(out)  # every shard's generations
+        before = JudgeUsage(**judge.usage.as_dict())
+        try:
+            work.judged = judge_missing(
+                ev.store, list(simulators), task, judge, judge_batch_size=grid["judge_batch_size"]
+            )
         finally:
             ev.add_usage(judge.name, _spent(judge.usage, before))
     return EvalResults(task, ev.store, judge.name, work)

@@ -102,12 +102,13 @@ def run_grid(
     store: ResultsStore,
     simulators: Mapping[str, Simulator],
     task: EvalTask,
-    judge: Judge,
+    judge: Judge | None,
     *,
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
     progress: bool = True,
     workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
 ) -> GridWork:
     """Generate and judge whatever the store does not hold yet (failed judgements are tried again).
 
@@ -115,6 +116,8 @@ def run_grid(
     ``inference_task``. ``batch_size`` items go to a simulator at a time (it may split them further).
     ``workers`` > 1 spreads the generation of heavy simulators (that know their ``source``) over that many
     one-thread processes, with the same rows as one process; judging stays in this process.
+    ``shard`` (index, count): generate only every count-th chunk, from index on (one process of a launched
+    evaluation); with ``judge`` None nothing is judged.
     """
     chunks = grid_chunks(task, batch_size)
     work = GridWork()
@@ -123,16 +126,20 @@ def run_grid(
             name: bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks)) for name in simulators
         }
         spread: list[tuple[str, Simulator, int]] = []
-        for name, simulator in simulators.items():
-            for index, chunk in enumerate(chunks):
-                if all(store.has_generation((name, c.name, e.id)) for c, e in chunk):
-                    bar.advance(bars[name], len(chunk))
-                elif workers > 1 and simulator.parallel_worthwhile and simulator.source is not None:
-                    spread.append((name, simulator, index))
-                else:
-                    store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
-                    work.generated += len(chunk)
-                    bar.advance(bars[name], len(chunk))
+        for number, (name, simulator, index) in enumerate(
+            (name, sim, i) for name, sim in simulators.items() for i in range(len(chunks))
+        ):
+            chunk = chunks[index]
+            if number % shard[1] != shard[0]:
+                continue  # another process's chunk
+            if all(store.has_generation((name, c.name, e.id)) for c, e in chunk):
+                bar.advance(bars[name], len(chunk))
+            elif workers > 1 and simulator.parallel_worthwhile and simulator.source is not None:
+                spread.append((name, simulator, index))
+            else:
+                store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
+                work.generated += len(chunk)
+                bar.advance(bars[name], len(chunk))
         if spread:
             from personadrop.evaluate.parallel import generate_in_workers
 
@@ -144,9 +151,10 @@ def run_grid(
                 batch_size=batch_size,
                 advance=lambda name, n: bar.advance(bars[name], n),
             )
-        work.judged = judge_missing(
-            store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar
-        )
+        if judge is not None:
+            work.judged = judge_missing(
+                store, list(simulators), task, judge, judge_batch_size=judge_batch_size, bar=bar
+            )
     return work
 
 

@@ -59,26 +59,29 @@ class ScoreRow:
 class ResultsStore:
     """Generations and scores of one evaluation directory (or, with ``directory`` None, in memory)."""
 
-    def __init__(self, directory: str | Path | None):
+    def __init__(self, directory: str | Path | None, *, shard: str | None = None):
         self.directory = Path(directory) if directory is not None else None
+        self.shard = shard  # one process of a launched evaluation writes its generations apart
         self.generations: dict[Key, Generation] = {}
         self.scores: dict[tuple[str, str, str, str], ScoreRow] = {}
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        for path in (self.generations_path, self.scores_path):
+        # Generations: the main file and every shard's; a row stored twice is the same row.
+        files = [self.directory / "generations.jsonl", *sorted(self.directory.glob("generations.*.jsonl"))]
+        for path in (*files, self.scores_path):
             _drop_torn_tail(path)
-        self.generations = {
-            g.key: g for g in (Generation(**row) for row in _read_rows(self.generations_path))
-        }
+        for path in files:
+            self.generations.update((g.key, g) for g in (Generation(**row) for row in _read_rows(path)))
         for row in _read_rows(self.scores_path):
             s = ScoreRow(**{**row, "scores": {k: _from_json(v) for k, v in row["scores"].items()}})
             self.scores[(*s.key, s.judge)] = s
 
     @property
     def generations_path(self) -> Path:
+        """Where this store appends generations (its shard's file in a launched evaluation)."""
         assert self.directory is not None
-        return self.directory / "generations.jsonl"
+        return self.directory / (f"generations.{self.shard}.jsonl" if self.shard else "generations.jsonl")
 
     @property
     def scores_path(self) -> Path:

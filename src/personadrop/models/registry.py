@@ -115,6 +115,7 @@ def prepare(name: str, *, step: Callable[[str], None] | None = None) -> Path:
         for stale in final.parent.glob(f".{name}.tmp-*"):  # left by a killed preparation
             shutil.rmtree(stale, ignore_errors=True)
         tmp = final.parent / f".{name}.tmp-{os.getpid()}"
+        tmp.mkdir()
         started = time.perf_counter()
         model.convert(tmp, step or (lambda _: None))
         record = {

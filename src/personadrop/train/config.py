@@ -43,6 +43,8 @@ class ModelSpec(_Plain):
     preset: Literal["tiny", "small"] = "tiny"
     path: str | None = None  # a local checkpoint directory; overrides ``preset``
     lora: LoraSpec | None = None
+    # Generation through vLLM (GRPO rollouts, evaluation): auto = where a CUDA GPU and vllm are present.
+    vllm: Literal["auto"] | bool = "auto"
     vocab_size: int | None = Field(None, ge=300)  # tokenizer size for presets; None: the preset's
 
 
@@ -162,9 +164,14 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML or JSON mapping; a study config's ``train:`` section is used when present."""
+    """A training config (YAML or JSON), or a study config: its ``training:`` section and its ``model``."""
     data = read_settings(path, "training config")
-    return data["train"] if isinstance(data.get("train"), dict) else data
+    if isinstance(data.get("training"), dict) or "variants" in data or "evaluation" in data:
+        section = dict(data.get("training") or {})
+        if isinstance(data.get("model"), dict) and data["model"]:
+            section.setdefault("model", data["model"])
+        return section
+    return data
 
 
 def resolve_config(

@@ -52,40 +52,44 @@ def verl_rows(
     policy: Policy,
     *,
     seed: int,
-    epoch: int = 0,
+    epochs: int = 1,
     tasks: Sequence[str] = ("response",),
     data_source: str = "personadrop",
+    epoch_offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows for verl's RL trainer: ``{data_source, prompt, ability, reward_model, extra_info}``.
 
-    The reward hook receives ``reward_model.ground_truth`` (the real response, or the true state for a
-    state task) and ``extra_info`` (example id, task, dimension, condition, true states).
+    One row per (example, task, epoch): each epoch block shows every example through its own mask (keyed by
+    seed, example id and epoch), so one verl epoch over the file is ``epochs`` epochs of fresh masks.
+    ``reward_model.ground_truth`` is the real response; ``extra_info`` holds what the reward hook
+    (:mod:`personadrop.integrations.verl`) needs: example id, task, dimension, epoch, the thread, true states.
     """
+    examples = list(examples)
     rows = []
-    for ex in examples:
-        visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
-        for task in tasks:
-            rows.append(
-                {
-                    "data_source": data_source,
-                    "prompt": simulator_messages(ex, visible, task),
-                    "ability": "user_simulation",
-                    "reward_model": {"style": "model", "ground_truth": ex.response},
-                    "extra_info": {
-                        "example_id": ex.id,
-                        "user_id": ex.user_id,
-                        "task": task,
-                        "dimension": TASKS[task].dimension,
-                        "condition": policy.name,
-                        "context": ex.context_text(),
-                        "target": target_text(ex, task)
-                        if ex.states is not None or task == "response"
-                        else None,
-                        "states": json.dumps(ex.states) if ex.states is not None else None,
-                        "visible": json.dumps(visible.visibility(), sort_keys=True),
-                    },
-                }
-            )
+    for e in range(epochs):
+        epoch = epoch_offset + e
+        for ex in examples:
+            visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
+            for task in tasks:
+                rows.append(
+                    {
+                        "data_source": data_source,
+                        "prompt": simulator_messages(ex, visible, task),
+                        "ability": "user_simulation",
+                        "reward_model": {"style": "rule", "ground_truth": ex.response},
+                        "extra_info": {
+                            "example_id": ex.id,
+                            "user_id": ex.user_id,
+                            "task": task,
+                            "dimension": TASKS[task].dimension,
+                            "epoch": epoch,
+                            "condition": policy.name,
+                            "context": ex.context_text(),
+                            "states": json.dumps(ex.states or {}, sort_keys=True),
+                            "visible": json.dumps(visible.visibility(), sort_keys=True),
+                        },
+                    }
+                )
     return rows
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from personadrop.train.config import TrainConfig
-from personadrop.train.sft import device_args, lora_config, merged
+from personadrop.train.sft import device_args, lora_config, merged, use_lean
 
 
 def _masked_trainer_class():
@@ -63,7 +63,8 @@ def _masked_trainer_class():
             compute_aux_loss=False,
             **rest,
         ):
-            if not getattr(self, "lean_logps", False):
+            if not getattr(self, "lean_logps", False) or model is not self.accelerator.unwrap_model(model):
+                # The stock path, also for a model wrapped for several processes (its forward reduces grads).
                 return super()._get_per_token_logps_and_entropies(
                     model,
                     input_ids,
@@ -74,7 +75,7 @@ def _masked_trainer_class():
                     compute_aux_loss,
                     **rest,
                 )
-            # The embedded model: one log-softmax over its small vocabulary beats TRL's tiled fused head on
+            # A plain head: one log-softmax over the completion positions beats TRL's tiled fused head on
             # CPU.
             net = self.accelerator.unwrap_model(model)
             hidden = net.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
@@ -89,8 +90,9 @@ def _masked_trainer_class():
     return MaskedGRPOTrainer
 
 
-def grpo_steps(rows_per_epoch: int, cfg: TrainConfig) -> int:
-    steps = math.ceil(cfg.grpo.epochs * rows_per_epoch / cfg.grpo.prompts_per_step)
+def grpo_steps(rows_per_epoch: int, cfg: TrainConfig, processes: int = 1) -> int:
+    """Optimizer steps for ``cfg.grpo.epochs`` (each step takes prompts in every one of ``processes``)."""
+    steps = math.ceil(cfg.grpo.epochs * rows_per_epoch / (cfg.grpo.prompts_per_step * processes))
     return max(1, min(steps, cfg.grpo.max_steps or steps))
 
 
@@ -109,7 +111,11 @@ def make_grpo_trainer(
     """A :class:`MaskedGRPOTrainer` over ``dataset`` (prompt rows with reward columns) and ``reward``."""
     from trl import GRPOConfig
 
+    from personadrop.models.vllm import use_vllm
+
     g = cfg.grpo
+    lean = use_lean(model, cfg)
+    vllm = {"use_vllm": True, "vllm_mode": "colocate"} if use_vllm(cfg.model.vllm) else {}
     args = GRPOConfig(
         output_dir=str(out_dir),
         max_steps=steps,
@@ -129,8 +135,9 @@ def make_grpo_trainer(
         shuffle_dataset=False,  # epoch blocks are pre-shuffled and must be read in order
         log_completions=False,
         # A static KV cache avoids re-copying the whole cache at every decoding step on CPU.
-        cache_implementation="static" if cfg.model.path is None else None,
+        cache_implementation="static" if lean else None,
         **device_args(cfg),
+        **vllm,
     )
     cls = _masked_trainer_class()
     trainer = cls(
@@ -142,7 +149,7 @@ def make_grpo_trainer(
         peft_config=lora_config(cfg),
         callbacks=callbacks,
     )
-    trainer.lean_logps = cfg.model.path is None  # plain output layer of the embedded presets
+    trainer.lean_logps = lean  # a plain output layer (the embedded presets, checkpoints like them)
     return trainer
 
 

@@ -73,10 +73,12 @@ def _semantic(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunDir:
-    """One training run's directory."""
+    """One training run's directory. ``writes``: False in the other processes of a launched (multi-process)
+    run, which read it but leave every file to the main process."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, writes: bool = True):
         self.path = Path(path)
+        self.writes = writes
 
     # ------------------------------------------------------------------ state
     @property
@@ -152,8 +154,10 @@ class RunDir:
 
     def begin(self, config: TrainConfig, fingerprint: dict[str, Any], name: str) -> None:
         """Create or re-open the directory; refuse one that holds a different run."""
-        self.path.mkdir(parents=True, exist_ok=True)
         self.check_matches(config, fingerprint)
+        if not self.writes:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / "config.json", config.model_dump(mode="json"))
         write_json(self.path / "data.json", fingerprint)
         write_json(self.path / "versions.json", library_versions())
@@ -168,12 +172,16 @@ class RunDir:
         write_json(self.path / RUN_META, meta)
 
     def update_meta(self, **values: Any) -> None:
+        if not self.writes:
+            return
         meta = self.meta
         meta.update(values)
         write_json(self.path / RUN_META, meta)
 
-    def write_shown(self, stage: str, visibility: Iterable[dict[str, Any]]) -> Path:
-        path = self.path / f"shown-{stage}.jsonl"
+    def write_shown(self, stage: str, visibility: Iterable[dict[str, Any]], rank: int = 0) -> Path:
+        """Which persona fields each training prompt showed; the other processes of a launched run write
+        theirs beside it (``shown-<stage>.rank-<r>.jsonl``), to check that every rank saw the same masks."""
+        path = self.path / (f"shown-{stage}.jsonl" if rank == 0 else f"shown-{stage}.rank-{rank}.jsonl")
         tmp = path.with_suffix(".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             for rec in visibility:
@@ -207,6 +215,8 @@ class RunDir:
 
     def finish_stage(self, stage: str, model, tokenizer) -> None:
         """Save the stage's model as ``final/`` and drop its resume checkpoints (optimizer state included)."""
+        if not self.writes:
+            return
         final = self.stage_final(stage)
         model.save_pretrained(final)
         tokenizer.save_pretrained(final)
@@ -214,6 +224,8 @@ class RunDir:
             shutil.rmtree(ckpt, ignore_errors=True)
 
     def finish(self, model, tokenizer, **meta: Any) -> None:
+        if not self.writes:
+            return
         model.save_pretrained(self.model_dir)
         tokenizer.save_pretrained(self.model_dir)
         self.update_meta(status="done", finished=time.time(), **meta)
@@ -242,16 +254,20 @@ class RunDir:
                 f"training run {self.path} has not finished (status {meta.get('status')!r}); "
                 "re-run train to resume"
             )
-        model, tokenizer = load_model(self.model_dir, device=device)
+        from personadrop.models.vllm import VLLMSimulator, use_vllm
+
         base = Decoding(**meta.get("decoding", {}))
-        simulator = HFSimulator(
-            model,
-            tokenizer,
-            name=name or meta.get("name", self.path.name),
-            decoding=Decoding(**{**base.model_dump(), **decoding}),
-            max_prompt_tokens=max_prompt_tokens or meta.get("max_prompt_tokens"),
-            inference_task=meta.get("inference_task", "response"),
-        )
+        settings = {
+            "name": name or meta.get("name", self.path.name),
+            "decoding": Decoding(**{**base.model_dump(), **decoding}),
+            "max_prompt_tokens": max_prompt_tokens or meta.get("max_prompt_tokens"),
+            "inference_task": meta.get("inference_task", "response"),
+        }
+        simulator: HFSimulator | VLLMSimulator
+        if use_vllm(self.config.model.vllm):
+            simulator = VLLMSimulator(self.model_dir, **settings)
+        else:
+            simulator = HFSimulator(*load_model(self.model_dir, device=device), **settings)
         # Runs written before run ids existed are named by when they finished.
         simulator.identity = {"run_id": str(meta.get("run_id") or f"finished-{meta.get('finished')}")}
         return simulator
@@ -268,7 +284,8 @@ def curves_callback(run: RunDir, stage: str):
             self._shown = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):
-            run.trim_curves(stage, state.global_step)
+            if state.is_world_process_zero:
+                run.trim_curves(stage, state.global_step)
 
         def on_step_begin(self, args, state, control, **kwargs):
             self._t0 = time.perf_counter()
@@ -276,7 +293,9 @@ def curves_callback(run: RunDir, stage: str):
         def on_step_end(self, args, state, control, **kwargs):
             if self._t0 is not None:
                 self.step_seconds.append(time.perf_counter() - self._t0)
-            if time.monotonic() - self._shown >= 1.0:  # for a watcher in another process (the study's bars)
+            if (
+                state.is_world_process_zero and time.monotonic() - self._shown >= 1.0
+            ):  # for a watcher in another process (the study's bars)
                 self._shown = time.monotonic()
                 write_json(
                     run.path / PROGRESS,
@@ -284,7 +303,7 @@ def curves_callback(run: RunDir, stage: str):
                 )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs:
+            if not logs or not state.is_world_process_zero:
                 return
             path = run.path / "curves.csv"
             new = not path.exists()

@@ -54,8 +54,9 @@ def lora_config(cfg: TrainConfig):
     )
 
 
-def sft_steps(rows_per_epoch: int, cfg: TrainConfig) -> int:
-    steps = math.ceil(cfg.sft.epochs * rows_per_epoch / cfg.sft.batch_size)
+def sft_steps(rows_per_epoch: int, cfg: TrainConfig, processes: int = 1) -> int:
+    """Optimizer steps for ``cfg.sft.epochs`` (each step takes a batch in every one of ``processes``)."""
+    steps = math.ceil(cfg.sft.epochs * rows_per_epoch / (cfg.sft.batch_size * processes))
     return max(1, min(steps, cfg.sft.max_steps or steps))
 
 
@@ -91,13 +92,51 @@ def tokenized_dataset(rows: list[dict[str, Any]], tokenizer, max_length: int):
     return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
 
 
-def _lean_sft_trainer_class():
-    """SFTTrainer with a plain cross-entropy on the reply tokens, for the embedded model.
+def plain_output_layer(model) -> bool:
+    """Whether the model's logits are exactly ``output_layer(decoder(...).last_hidden_state)``.
 
-    TRL's fused LM head also computes per-token entropy and top-1 accuracy for its logs; without Triton
-    those run as tiled torch code and took a third of each step of the tiny model on CPU. Here the
-    backbone's hidden states at reply positions go through the output layer once, and the loss is their
-    mean cross-entropy. Only used for the from-scratch presets (plain Llama heads, no logit scaling).
+    True of Llama/Qwen/Mistral-style heads (the embedded presets, SmolLM2, checkpoints saved from them);
+    false where the forward scales or soft-caps logits (Gemma 2, Cohere, Granite, ...) or the model has
+    no separate decoder. Checked numerically on a few tokens, so no list of architectures is kept.
+    """
+    import torch
+
+    try:
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return False
+    if decoder is None or head is None or decoder is model:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            ids = torch.arange(3, 11, device=device).remainder(model.config.vocab_size).unsqueeze(0)
+            full = model(input_ids=ids, use_cache=False).logits.float()
+            lean = head(decoder(input_ids=ids, use_cache=False).last_hidden_state).float()
+        return full.shape == lean.shape and torch.allclose(full, lean, rtol=1e-3, atol=1e-3)
+    except Exception:  # an architecture whose pieces do not compose this way: use the stock loss
+        return False
+    finally:
+        model.train(was_training)
+
+
+def use_lean(model, cfg: TrainConfig) -> bool:
+    """The lean losses (SFT reply-token cross-entropy, GRPO log-probs) serve full fine-tuning of a plain head.
+
+    With LoRA, peft wraps the model and TRL's own path stays in charge.
+    """
+    return cfg.model.lora is None and plain_output_layer(model)
+
+
+def _lean_sft_trainer_class():
+    """SFTTrainer with a plain cross-entropy on the reply tokens, for models with a plain output layer.
+
+    TRL's stock loss runs the output layer over every position (the prompt included, several times the
+    reply tokens here) and then computes per-token entropy and top-1 accuracy over all of them for its
+    logs; without Triton those run as tiled torch code. Here the backbone's hidden states at reply
+    positions go through the output layer once, and the loss is their mean cross-entropy.
     """
     import torch
     import torch.nn.functional as F
@@ -105,6 +144,10 @@ def _lean_sft_trainer_class():
 
     class LeanSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model is not self.accelerator.unwrap_model(model):
+                # Wrapped for several processes (DDP, FSDP): the wrapper's own forward must run, so that
+                # gradients are reduced across processes; the stock loss does that.
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             labels = inputs["labels"][:, 1:]
             hidden = model.get_decoder()(
                 input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
@@ -156,8 +199,8 @@ def train_sft(
         train_sampling_strategy="sequential",  # epoch blocks are already shuffled, and must stay in order
         **device_args(cfg),
     )
-    # The lean loss assumes a plain output layer: true of the embedded presets, not of every checkpoint.
-    trainer_class = SFTTrainer if cfg.model.path is not None else _lean_sft_trainer_class()
+    # The lean loss assumes a plain output layer: checked on the model itself, whatever its origin.
+    trainer_class = _lean_sft_trainer_class() if use_lean(model, cfg) else SFTTrainer
     trainer = trainer_class(
         model=model,
         args=args,

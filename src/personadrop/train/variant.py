@@ -13,15 +13,18 @@ import logging
 import math
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from personadrop.data.example import Example
+from personadrop.distributed import barrier, is_main, main_first, rank, world_size
 from personadrop.errors import ConfigError, DataError
 from personadrop.files import exclusive
 from personadrop.judges.base import Judge
 from personadrop.models.hf import Decoding
 from personadrop.models.registry import check_model, resolve_model
+from personadrop.models.vllm import use_vllm
 from personadrop.prompts import PromptBuilder, encode, target_text
 from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
@@ -119,13 +122,15 @@ def train_variant(
     _check_reporting(cfg)
     if cfg.model.path is not None:
         check_model(cfg.model.path)  # a local checkpoint, or a named model that can be prepared
+    use_vllm(cfg.model.vllm)  # asked for on a machine without a GPU or vllm: fails now
     reward = None
     if cfg.uses_grpo:  # a missing API key or an unknown judge fails now, not after the warm start
         reward = resolve_judge(judge if judge is not None else cfg.judge)
         reward.check_ready()
     try:
-        with exclusive(out_dir, "training run"):
-            run = RunDir(out_dir)
+        # In a launched run (torchrun, accelerate launch) the main process holds the directory and writes it.
+        with exclusive(out_dir, "training run") if is_main() else nullcontext():
+            run = RunDir(out_dir, writes=is_main())
             examples, source, skipped = load_train_examples(data, cfg, on_bad_row)
             fingerprint = data_fingerprint(examples, source)
             warm_run = _check_warm_start(warm_start, cfg, fingerprint)
@@ -212,7 +217,10 @@ class _Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         started = time.perf_counter()
-        tokenizer = self._tokenizer()
+        if world_size() > 1:
+            log.info("training %s on %d processes (this is rank %d)", self.name, world_size(), rank())
+        with main_first():  # the main process builds and saves the tokenizer; the others then read it
+            tokenizer = self._tokenizer()
         self._drop_overlong(tokenizer)
         builder = PromptBuilder(tokenizer, cfg.max_prompt_tokens)
         model = self._warm_start(tokenizer, builder)
@@ -239,6 +247,7 @@ class _Trainer:
             decoding=decoding.model_dump(),
             train_condition=cfg.train_condition,
             skipped_overlong=self.skipped,
+            world_size=world_size(),
             train_seconds=round(time.perf_counter() - started, 2),
             warm_start=str(self.warm_run.path) if self.warm_run else None,
         )
@@ -359,8 +368,8 @@ class _Trainer:
             stage=stage,
             batch_size=cfg.sft.batch_size,
         )
-        run.write_shown(stage, rows.visibility)
-        steps = sft_steps(len(rows.rows) // blocks, cfg)
+        run.write_shown(stage, rows.visibility, rank())
+        steps = sft_steps(len(rows.rows) // blocks, cfg, world_size())
         # SFT sees whole targets; the rollout caps of the GRPO stage do not apply here.
         max_completion = self._budget(tokenizer, "states+response" if cfg.method == "humanlm" else "response")
         callback = curves_callback(run, stage)
@@ -378,6 +387,7 @@ class _Trainer:
         )
         self._record(stage, steps, len(rows.rows), time.perf_counter() - t0, callback)
         run.finish_stage(stage, model, tokenizer)
+        barrier()
         return model
 
     def _grpo(self, model, tokenizer, builder: PromptBuilder):
@@ -403,8 +413,8 @@ class _Trainer:
             stage=stage,
             epoch_offset=GRPO_EPOCH_OFFSET,
         )
-        run.write_shown(stage, rows.visibility)
-        steps = grpo_steps(len(rows.rows) // blocks, cfg)
+        run.write_shown(stage, rows.visibility, rank())
+        steps = grpo_steps(len(rows.rows) // blocks, cfg, world_size())
         max_completion = self._completion_budget(tokenizer)
         reward = reward_function(judge)
         callback = curves_callback(run, stage)
@@ -432,6 +442,7 @@ class _Trainer:
             unparsable_rollouts=reward.unparsable,
         )
         run.finish_stage(stage, model, tokenizer)
+        barrier()
         return model
 
     def _record(self, stage: str, steps: int, rows: int, seconds: float, callback: Any, **extra: Any) -> None:
