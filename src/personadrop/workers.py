@@ -12,7 +12,8 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.pool import Pool
 from typing import Any
 
@@ -40,10 +41,22 @@ def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = Non
         setup(*args)
 
 
+@contextmanager
 def worker_pool(
     processes: int, threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any
-) -> Pool:
-    """A pool of fresh (spawned) worker processes, each set up by :func:`worker_init`."""
-    return multiprocessing.get_context("spawn").Pool(
+) -> Iterator[Pool]:
+    """A pool of fresh (spawned) worker processes, each set up by :func:`worker_init`, for the block.
+
+    A block that ends normally lets the workers finish and exit; one that fails (Ctrl-C included) stops them.
+    """
+    pool = multiprocessing.get_context("spawn").Pool(
         processes, initializer=worker_init, initargs=(threads, setup, *args)
     )
+    try:
+        yield pool
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()

@@ -19,9 +19,11 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 def models_list() -> None:
     """The models personadrop knows by name, and whether each is prepared (and where)."""
-    from personadrop.models.registry import MODELS, is_prepared, model_dir
+    from personadrop.models.registry import BASES, MODELS, is_prepared, model_dir
 
     table = Table("name", "model", "license", "prepared", title="named models", title_justify="left")
+    for name, base in BASES.items():
+        table.add_row(name, base.description, base.license, "shipped with personadrop")
     for name, m in MODELS.items():
         table.add_row(
             name, m.description, m.license, clean(str(model_dir(name))) if is_prepared(name) else "no"

@@ -134,3 +134,44 @@ def train_cmd(
         final = ", ".join(f"{k}={v:.3g}" for k, v in s.get("final", {}).items() if k in ("loss", "reward"))
         summary.add_row(stage, str(s["steps"]), f"{s['seconds']:.1f}", f"{s['step_seconds']:.3f}", final)
     out.print(summary, markup=False)
+
+
+@app.command("pretrain")
+def pretrain_cmd(
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Directory for the base (checkpoint, tokenizer, pretrain.json)."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Pretraining config (YAML), e.g. configs/pretrain-world.yaml (the shipped world-tiny base).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The one seed: worlds drawn, data order, initialization.")
+    ] = None,
+    worlds: Annotated[int | None, typer.Option(min=1, help="How many random worlds to pretrain on.")] = None,
+    epochs: Annotated[float | None, typer.Option(min=0.01, help="Epochs over their examples.")] = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Pretrain a base simulator on other synthetic worlds (random seeds and signal tables, whole personas).
+
+    The base knows what the world language's phrases mean but nothing of a study's own world; a study
+    fine-tunes from it (`model: {path: DIR}`, or the shipped `world-tiny`).
+    """
+    from personadrop.train.pretrain import load_pretrain_config, pretrain_base
+
+    cfg = load_pretrain_config(config, seed=seed, worlds=worlds, epochs=epochs)
+    quiet_libraries(progress)
+    with resumable():
+        manifest = pretrain_base(cfg, out_dir, progress=progress)
+    out.print(
+        clean(
+            f"base written to {out_dir}: {manifest['examples']:,} examples from {cfg.worlds} worlds, "
+            f"{manifest['steps']:,} steps in {manifest['seconds']['total']:.0f} s"
+        ),
+        markup=False,
+    )

@@ -49,15 +49,10 @@ def generate_in_workers(
 
     payload = [(name, sim.source, index) for name, sim, index in jobs]
     written = 0
-    pool = worker_pool(workers, 1, _setup, task, batch_size)
-    try:
+    with worker_pool(workers, 1, _setup, task, batch_size) as pool:
         # In order, so each worker tends to stay with one simulator (loaded once per worker).
         for name, rows in pool.imap_unordered(_generate, payload):
             store.add_generations(rows)
             written += len(rows)
             advance(name, len(rows))
-        pool.close()
-    finally:
-        pool.terminate()  # on Ctrl-C or an error; a no-op after close
-        pool.join()
     return written

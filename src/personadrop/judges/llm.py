@@ -480,7 +480,8 @@ class LLMJudge(Judge):
             if self.cache is not None:
                 self.cache.put(job.key, scores, reply.input_tokens, reply.output_tokens)
             return scores
-        log.warning(
+        # Per call only in the log: a run that fails too often ends with one line that counts them all.
+        log.info(
             "%s could not judge %d generation(s) after %d attempt(s): %s",
             self.name,
             n,

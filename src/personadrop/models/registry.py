@@ -75,6 +75,30 @@ class GGUFModel:
         tokenizer.save_pretrained(target)
 
 
+@dataclass(frozen=True)
+class PackagedModel:
+    """A small checkpoint shipped inside this package (a pretrained base): ready, nothing to prepare."""
+
+    name: str
+    description: str
+    directory: str  # under personadrop/models/bases/
+    license: str = "Apache-2.0"
+
+    def path(self) -> Path:
+        from importlib import resources
+
+        return Path(str(resources.files("personadrop.models").joinpath("bases", self.directory)))
+
+
+#: Bases shipped as package data (see configs/pretrain-world.yaml for how each was built).
+BASES: dict[str, PackagedModel] = {
+    "world-tiny": PackagedModel(
+        name="world-tiny",
+        description="the embedded tiny model (2 layers, hidden 128), pretrained on other synthetic worlds",
+        directory="world-tiny",
+    ),
+}
+
 MODELS: dict[str, GGUFModel] = {
     "smollm2-135m": GGUFModel(
         name="smollm2-135m",
@@ -97,7 +121,7 @@ def model_dir(name: str) -> Path:
 
 
 def is_prepared(name: str) -> bool:
-    return (model_dir(name) / MARKER).is_file()
+    return name in BASES or (model_dir(name) / MARKER).is_file()
 
 
 def prepare(name: str, *, step: Callable[[str], None] | None = None) -> Path:
@@ -135,6 +159,8 @@ def check_model(name_or_path: str | Path) -> None:
     """Fail now (one line) if ``name_or_path`` is neither a local checkpoint nor a model that can be
     prepared."""
     text = str(name_or_path)
+    if text in BASES:
+        return
     if text in MODELS:
         if not is_prepared(text):
             MODELS[text].source()  # its package and the GGUF reader are installed
@@ -145,6 +171,8 @@ def check_model(name_or_path: str | Path) -> None:
 def resolve_model(name_or_path: str | Path) -> Path:
     """A local checkpoint directory for a path or a model name (prepared on first use)."""
     text = str(name_or_path)
+    if text in BASES:
+        return BASES[text].path()
     if text in MODELS:
         return prepare(text)
     path = Path(text)
@@ -152,7 +180,7 @@ def resolve_model(name_or_path: str | Path) -> Path:
         return path
     raise ConfigError(
         f"{text} is neither a local model directory (no config.json) nor a model name "
-        f"({', '.join(MODELS)}); weights are never downloaded"
+        f"({', '.join([*BASES, *MODELS])}); weights are never downloaded"
     )
 
 

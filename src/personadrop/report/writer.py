@@ -67,6 +67,7 @@ def write_report(
             for d in dirs
         ],
         "bootstrap": {"seed": seed, "resamples": resamples, "level": 0.95},
+        "bases": _bases(dirs),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,9 @@ def render_markdown(summary: Mapping[str, Any], figures: Sequence[Path], title: 
         "## Headline",
         "",
     ]
+    for base in meta.get("bases") or []:
+        seen = f", {base['pretrained']}; never on this study's world" if base.get("pretrained") else ""
+        lines += [f"Trained variants start from `{base['model']}`{seen}.", ""]
     lines += _table(headline(summary))
     if CEILING in summary["scores"]:
         lines += [
@@ -348,6 +352,19 @@ def _write_csv(dirs: Sequence[EvaluationDir], path: Path) -> None:
                         ),
                     ]
                 )
+
+
+def _bases(dirs: Sequence[EvaluationDir]) -> list[dict[str, Any]]:
+    """The pretrained models the evaluated runs started from (as their run directories recorded them)."""
+    found: dict[str, dict[str, Any]] = {}
+    for d in dirs:
+        for record in (d.meta.get("variants") or {}).values():
+            base = (record or {}).get("base")
+            if base and base.get("model"):
+                found.setdefault(
+                    base["model"], {"model": base["model"], "pretrained": base.get("pretrained")}
+                )
+    return list(found.values())
 
 
 def _merge_judge_blocks(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

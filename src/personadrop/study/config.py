@@ -21,6 +21,7 @@ from personadrop.settings import first_error, merge_settings, read_settings
 from personadrop.variants import VARIANTS
 
 PROFILES = ("quick", "default")
+EMBEDDED_BASE = "world-tiny"  # the shipped base (personadrop.models.registry.BASES)
 
 
 class _Plain(BaseModel):
@@ -142,13 +143,22 @@ class StudyConfig(_Plain):
         return [v for v in VARIANTS if v in names]
 
     @model_validator(mode="after")
+    def _embedded_base_for_worlds(self) -> StudyConfig:
+        # A synthetic world starts from the shipped base, pretrained on other worlds; `model: {preset: tiny}`
+        # trains the tiny model from scratch instead.
+        if not self.model and self.data.world is not None:
+            self.model = {"path": EMBEDDED_BASE}
+        return self
+
+    @model_validator(mode="after")
     def _variants_fit_the_data_and_model(self) -> StudyConfig:
         has_world, has_checkpoint = self.data.world is not None, bool(self.model.get("path"))
-        if not self.variants:
+        if not self.variants:  # the embedded base's untrained row is left out unless asked for
+            real_checkpoint = has_checkpoint and self.model.get("path") != EMBEDDED_BASE
             self.variants = [
                 v.name
                 for v in VARIANTS.values()
-                if (has_world or not v.needs_world) and (has_checkpoint or not v.needs_checkpoint)
+                if (has_world or not v.needs_world) and (real_checkpoint or not v.needs_checkpoint)
             ]
         for v in self.variants:
             if VARIANTS[v].needs_world and not has_world:

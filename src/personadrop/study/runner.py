@@ -65,6 +65,7 @@ class Study:
 
         with exclusive(self.out, "study"):
             self._check_config_unchanged()
+            self._check_base()
             self.timings = self._read_timings()
             judge = self._judges_ready()
             try:
@@ -194,9 +195,47 @@ class Study:
     def _training_workers(self) -> int:
         if self.cfg.training_workers is not None:
             return self.cfg.training_workers
-        # A checkpoint path means a real model, usually on one GPU: one run at a time.
-        on_cpu_preset = "path" not in self.cfg.model
-        return 2 if on_cpu_preset and (os.cpu_count() or 1) >= 2 and len(self.cfg.trained_variants) > 1 else 1
+        # Small models on a CPU use two cores best as two one-thread runs; a real checkpoint (or a GPU)
+        # trains one run at a time.
+        import torch
+
+        small = self._model_megabytes() < 64
+        cores = os.cpu_count() or 1
+        return (
+            2
+            if small and not torch.cuda.is_available() and cores >= 2 and len(self.cfg.trained_variants) > 1
+            else 1
+        )
+
+    def _model_megabytes(self) -> float:
+        path = self.cfg.model.get("path")
+        if not path:
+            return 0.0
+        from personadrop.models.registry import MODELS, resolve_model
+
+        if str(path) in MODELS:
+            return 1e6  # a named real model: large, whether or not it is prepared yet
+        weights = resolve_model(path).glob("*.safetensors")
+        return sum(w.stat().st_size for w in weights) / 2**20
+
+    def _check_base(self) -> None:
+        """A pretrained base must not have seen the study's own world (its users and posts come from the
+        seed)."""
+        path = self.cfg.model.get("path")
+        if not path or self.data.world is None:
+            return
+        from personadrop.models.registry import MODELS, resolve_model
+        from personadrop.train.pretrain import read_manifest
+
+        if str(path) in MODELS:
+            return
+        manifest = read_manifest(resolve_model(path)) or {}
+        seed = self.cfg.seed if self.data.world.seed is None else self.data.world.seed
+        if seed in (manifest.get("world_seeds") or []):
+            raise ConfigError(
+                f"the base model {path} was pretrained on world seed {seed}, this study's world; "
+                "choose another study seed (or another base)"
+            )
 
     def _task(self):
         from personadrop.evaluate import EvalTask
@@ -233,6 +272,8 @@ class Study:
                 spec = name
             simulators[name] = load_simulator(spec, data=self.data.location, name=name, **options)
             records[name] = {"run": str(runs.get(name, spec))}
+            if name in runs:  # which pretrained model it started from, for the report
+                records[name]["base"] = RunDir(runs[name]).meta.get("base")
         return evaluate(
             task,
             simulators,

@@ -123,49 +123,44 @@ def _in_workers(
         console=console,
         disable=not progress,
     )
-    pool = worker_pool(workers, threads=None)  # each run sets its own threads
-    try:
-        with bars:
-            while pending or running:
-                for job in list(pending):
-                    if len(running) < workers and (job.warm_start is None or job.warm_start in runs):
-                        job = replace(
-                            job,
-                            quiet=True,
-                            config=job.config.model_copy(update={"threads": threads, "progress": False}),
-                        )
-                        warm = str(runs[job.warm_start]) if job.warm_start else None
-                        pending.remove(next(j for j in pending if j.variant == job.variant))
-                        bar = bars.add_task(job.variant, total=None)
-                        running[job.variant] = (job, pool.apply_async(job, (warm,)), time.perf_counter(), bar)
-                        bars.console.print(
-                            f"  training {job.variant} (log: {Path(job.out_dir) / 'train.log'})",
-                            markup=False,
-                            highlight=False,
-                        )
-                time.sleep(0.5)
-                for variant, (job, result, started, bar) in list(running.items()):
-                    state = RunDir(job.out_dir).progress  # a worker's trainer reports its step there
-                    if state:
-                        bars.update(
-                            bar,
-                            description=f"{variant} ({state['stage']})",
-                            completed=state["step"],
-                            total=state["max_steps"],
-                        )
-                    if result.ready():
-                        runs[variant] = Path(result.get())  # a worker's exception is raised here
-                        del running[variant]
-                        bars.remove_task(bar)
-                        seconds = time.perf_counter() - started
-                        record(f"train {variant}", seconds)
-                        bars.console.print(
-                            f"  trained {variant} in {seconds:.0f} s", markup=False, highlight=False
-                        )
-        pool.close()
-    finally:
-        pool.terminate()  # stops runs still training when the study fails or is interrupted; no-op otherwise
-        pool.join()
+    # Each run sets its own threads; a failure or Ctrl-C stops the runs still training.
+    with worker_pool(workers, threads=None) as pool, bars:
+        while pending or running:
+            for job in list(pending):
+                if len(running) < workers and (job.warm_start is None or job.warm_start in runs):
+                    job = replace(
+                        job,
+                        quiet=True,
+                        config=job.config.model_copy(update={"threads": threads, "progress": False}),
+                    )
+                    warm = str(runs[job.warm_start]) if job.warm_start else None
+                    pending.remove(next(j for j in pending if j.variant == job.variant))
+                    bar = bars.add_task(job.variant, total=None)
+                    running[job.variant] = (job, pool.apply_async(job, (warm,)), time.perf_counter(), bar)
+                    bars.console.print(
+                        f"  training {job.variant} (log: {Path(job.out_dir) / 'train.log'})",
+                        markup=False,
+                        highlight=False,
+                    )
+            time.sleep(0.5)
+            for variant, (job, result, started, bar) in list(running.items()):
+                state = RunDir(job.out_dir).progress  # a worker's trainer reports its step there
+                if state:
+                    bars.update(
+                        bar,
+                        description=f"{variant} ({state['stage']})",
+                        completed=state["step"],
+                        total=state["max_steps"],
+                    )
+                if result.ready():
+                    runs[variant] = Path(result.get())  # a worker's exception is raised here
+                    del running[variant]
+                    bars.remove_task(bar)
+                    seconds = time.perf_counter() - started
+                    record(f"train {variant}", seconds)
+                    bars.console.print(
+                        f"  trained {variant} in {seconds:.0f} s", markup=False, highlight=False
+                    )
     record("train (all, parallel)", time.perf_counter() - start_all)
 
 

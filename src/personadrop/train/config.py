@@ -164,8 +164,11 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A training config (YAML or JSON), or a study config: its ``training:`` section and its ``model``."""
+    """A training config (YAML or JSON; or its ``train:`` section), or a study config: its ``training:``
+    section and its ``model``."""
     data = read_settings(path, "training config")
+    if isinstance(data.get("train"), dict):  # a file that keeps its training settings under `train:`
+        return data["train"]
     if isinstance(data.get("training"), dict) or "variants" in data or "evaluation" in data:
         section = dict(data.get("training") or {})
         if isinstance(data.get("model"), dict) and data["model"]:

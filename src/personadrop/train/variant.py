@@ -248,12 +248,26 @@ class _Trainer:
             train_condition=cfg.train_condition,
             skipped_overlong=self.skipped,
             world_size=world_size(),
+            base=self._base(),
             train_seconds=round(time.perf_counter() - started, 2),
             warm_start=str(self.warm_run.path) if self.warm_run else None,
         )
         return self.run_dir
 
     # ------------------------------------------------------------------ pieces
+    def _base(self) -> dict[str, Any] | None:
+        """Which pretrained model the run started from, and (for a personadrop base) what it saw."""
+        if self.model_path is None:
+            return None
+        from personadrop.train.pretrain import describe_base, read_manifest
+
+        manifest = read_manifest(self.model_path)
+        return {
+            "model": str(self.cfg.model.path),
+            "pretrained": describe_base(manifest) if manifest else None,
+            "world_seeds": manifest.get("world_seeds") if manifest else None,
+        }
+
     def _reply_cap(self) -> int:
         """The most tokens a target may take: ``max_reply_tokens``, and what the model's context leaves."""
         cfg = self.cfg

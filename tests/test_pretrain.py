@@ -1,0 +1,87 @@
+"""Pretraining a base on other worlds: valid random worlds, never a target's seed, deterministic, loadable;
+the shipped base is one of them; a study refuses a base that saw its world; lean losses take plain heads."""
+
+from __future__ import annotations
+
+import pytest
+
+from personadrop.data.world.config import WorldConfig
+from personadrop.data.world.lexicon import PERSONA_FIELDS
+from personadrop.errors import ConfigError
+from personadrop.train.pretrain import (
+    PRETRAIN_SEED_BASE,
+    PretrainConfig,
+    pretrain_base,
+    pretraining_examples,
+    pretraining_worlds,
+    random_world_config,
+    read_manifest,
+)
+
+
+def test_random_world_configs_are_valid_varied_and_deterministic():
+    configs = [random_world_config(PRETRAIN_SEED_BASE + k) for k in range(40)]
+    assert all(isinstance(c, WorldConfig) and set(c.signal) == set(PERSONA_FIELDS) for c in configs)
+    assert random_world_config(PRETRAIN_SEED_BASE + 3) == configs[3]
+    assert len({c.model_dump_json(include={"signal"}) for c in configs}) == len(configs)
+
+
+def test_pretraining_refuses_target_seeds():
+    with pytest.raises(ValueError, match="target world"):
+        pretraining_examples([WorldConfig(seed=0, users=8, posts=20)])
+    assert all(c.seed >= PRETRAIN_SEED_BASE for c in pretraining_worlds(3, seed=2))
+
+
+def test_pretraining_is_deterministic_for_a_seed_and_its_base_loads(tmp_path):
+    from personadrop.data.world import generate_world, world_config
+    from personadrop.dropout import MaskKey, parse_condition
+    from personadrop.models.base import SimulationItem
+    from personadrop.simulators import load_simulator
+
+    cfg = PretrainConfig(worlds=2, users=16, posts=30, max_steps=6, vocab_size=600)
+    manifests = [pretrain_base(cfg, tmp_path / name, progress=False) for name in ("a", "b")]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
+        tmp_path / "b" / "model.safetensors"
+    ).read_bytes()
+    assert manifests[0]["world_seeds"] == [PRETRAIN_SEED_BASE, PRETRAIN_SEED_BASE + 1]
+    assert read_manifest(tmp_path / "a")["persona"] == "whole (no dropout)"
+    assert not list(tmp_path.glob(".*.tmp"))  # written aside, then renamed into place
+    sim = load_simulator(tmp_path / "a", max_new_tokens=8)
+    ex = generate_world(world_config(seed=3, users=12, posts=20)).examples[0]
+    out = sim.generate([SimulationItem(ex, parse_condition("full")(ex.persona, MaskKey(0, ex.id)))])
+    assert len(out) == 1 and isinstance(out[0], str)
+    with pytest.raises(ConfigError, match="already holds a base"):
+        pretrain_base(cfg, tmp_path / "a", progress=False)
+
+
+def test_the_shipped_base_saw_only_other_worlds_and_a_study_refuses_one_that_saw_its_own(tmp_path):
+    from personadrop.models.registry import resolve_model
+    from personadrop.study import Study, load_study_config
+
+    manifest = read_manifest(resolve_model("world-tiny"))
+    assert manifest["format"] == "personadrop-base"
+    assert min(manifest["world_seeds"]) >= PRETRAIN_SEED_BASE and manifest.get("persona", "").startswith(
+        ("whole", "full")
+    )
+    seen = manifest["world_seeds"][0]
+    cfg = load_study_config(None, "quick", seed=seen)
+    with pytest.raises(ConfigError, match=f"world seed {seen}"):
+        Study(cfg, tmp_path / "s", progress=False).run()
+
+
+def test_plain_output_layer_detects_logit_scaling():
+    from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from personadrop.train.sft import plain_output_layer
+
+    small = dict(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=8,
+    )
+    assert plain_output_layer(LlamaForCausalLM(LlamaConfig(**small)))
+    assert not plain_output_layer(Gemma2ForCausalLM(Gemma2Config(**small, final_logit_softcapping=0.5)))
