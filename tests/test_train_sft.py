@@ -188,7 +188,7 @@ def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys
         (["--method", "sft", "--report-to", "tensorboard"], "tensorboard package"),
         (["--method", "humanlm", "--lora"], "--lora needs --model PATH"),
         (["--method", "sft", "--warm-start", str(tmp_path)], "only grpo"),
-        (["--method", "grpo", "--model", str(tmp_path / "nowhere")], "not a local model directory"),
+        (["--method", "grpo", "--model", str(tmp_path / "nowhere")], "neither a local model directory"),
     ]
     for args, message in cases:
         with pytest.raises(SystemExit) as exit_:

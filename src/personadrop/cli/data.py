@@ -129,12 +129,15 @@ def data_render(
             say(f"<{m['role']}>", style="bold")
             say(clean(m["content"]))
     else:
+        from personadrop.models.registry import resolve_model
         from personadrop.models.tokenizer import load_tokenizer
         from personadrop.train.run import RunDir
 
         run = RunDir(model)
         budget = run.meta.get("max_prompt_tokens") if run.is_run else None
-        builder = PromptBuilder(load_tokenizer(run.model_dir if run.is_run else model), budget, missing)
+        builder = PromptBuilder(
+            load_tokenizer(run.model_dir if run.is_run else resolve_model(model)), budget, missing
+        )
         text = builder.prompt(ex, visible, task)
         say(clean(text))
         out.rule(f"{builder.count(text)} tokens" + (f" (budget {budget})" if budget else ""), characters="─")

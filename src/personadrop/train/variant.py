@@ -371,18 +371,7 @@ class _Trainer:
             return self._load(run.stage_final(stage))
         tasks = sft_tasks(cfg.method, seed=cfg.seed, state_task_share=cfg.sft.state_task_share)
         blocks = epoch_blocks(cfg.sft.epochs)
-        rows = build_rows(
-            self.examples,
-            self.policy,
-            builder,
-            seed=cfg.seed,
-            epochs=blocks,
-            tasks=tasks,
-            with_targets=True,
-            stage=stage,
-            batch_size=cfg.sft.batch_size,
-        )
-        run.write_shown(stage, rows.visibility, rank())
+        rows = self._rows(builder, stage, tasks, blocks, with_targets=True, batch_size=cfg.sft.batch_size)
         steps = sft_steps(len(rows.rows) // blocks, cfg, world_size())
         # SFT sees whole targets; the rollout caps of the GRPO stage do not apply here.
         max_completion = self._budget(tokenizer, "states+response" if cfg.method == "humanlm" else "response")
@@ -404,6 +393,22 @@ class _Trainer:
         barrier()
         return model
 
+    def _rows(self, builder: PromptBuilder, stage: str, tasks: Any, blocks: int, **options: Any) -> Any:
+        """A stage's training rows (every epoch block, each with its own masks), and the record of what
+        each showed."""
+        rows = build_rows(
+            self.examples,
+            self.policy,
+            builder,
+            seed=self.cfg.seed,
+            epochs=blocks,
+            tasks=tasks,
+            stage=stage,
+            **options,
+        )
+        self.run_dir.write_shown(stage, rows.visibility, rank())
+        return rows
+
     def _grpo(self, model, tokenizer, builder: PromptBuilder):
         from personadrop.train.grpo import grpo_steps, make_grpo_trainer, train_grpo
         from personadrop.train.rewards import reward_function
@@ -416,18 +421,7 @@ class _Trainer:
         assert judge is not None  # built and checked by train_variant for every method that uses GRPO
         tasks = grpo_tasks(cfg.method, humanlm_response_task=cfg.grpo.humanlm_response_task)
         blocks = epoch_blocks(cfg.grpo.epochs)
-        rows = build_rows(
-            self.examples,
-            self.policy,
-            builder,
-            seed=cfg.seed,
-            epochs=blocks,
-            tasks=tasks,
-            with_targets=False,
-            stage=stage,
-            epoch_offset=GRPO_EPOCH_OFFSET,
-        )
-        run.write_shown(stage, rows.visibility, rank())
+        rows = self._rows(builder, stage, tasks, blocks, with_targets=False, epoch_offset=GRPO_EPOCH_OFFSET)
         steps = grpo_steps(len(rows.rows) // blocks, cfg, world_size())
         max_completion = self._completion_budget(tokenizer)
         reward = reward_function(judge)
