@@ -150,3 +150,39 @@ def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_
     del summary["scores"]["bayes"]  # real data: no ceiling to compare with
     summary["scores"]["sft"]["full"] = est(0.01)
     assert cautions(summary) == []
+
+
+def test_score_figures_draw_the_persona_blind_level(tmp_path, examples):
+    """Every figure on the score axis shows the ceiling's `none` score, so a bar below it reads at a glance
+    as no better than a perfect simulator that never saw a persona; without a ceiling nothing is drawn."""
+    import matplotlib.pyplot as plt
+
+    from personadrop.report import figures
+
+    evaluate(tmp_path / "eval", examples)
+    summary = write_report([tmp_path / "eval"], tmp_path / "report", resamples=100)
+    blind = summary["scores"]["bayes"]["none"]["mean"]
+
+    def levels(fig):
+        return [
+            line.get_ydata()[0]
+            for ax in fig.axes
+            for line in ax.get_lines()
+            if line.get_label().startswith("Bayes-optimal with no persona")
+        ]
+
+    for draw in (
+        figures.fig_single_field_vs_full,
+        figures.fig_dropout_effect,
+        figures.fig_single_field_all,
+        figures.fig_item_dropout,
+    ):
+        fig = draw(summary)
+        found = levels(fig)
+        plt.close(fig)
+        assert found and all(y == pytest.approx(blind) for y in found), draw.__name__
+
+    no_ceiling = {**summary, "scores": {k: v for k, v in summary["scores"].items() if k != "bayes"}}
+    fig = figures.fig_single_field_all(no_ceiling)
+    assert levels(fig) == []
+    plt.close(fig)

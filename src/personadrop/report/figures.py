@@ -96,6 +96,7 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
             _ceiling_ticks(
                 ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.35, label="ceiling (one field)"
             )
+        _blind_line(ax, summary)
         ax.set_xticks(x, [title_of(f) for f in fields], rotation=30, ha="right")
         ax.set_title(f"{label(v)} (full persona: {full:.3f})", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
@@ -146,6 +147,7 @@ def fig_dropout_effect(summary: Summary) -> Figure:
                         )
     if CEILING in summary["scores"]:
         _ceiling_ticks(ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":")
+    _blind_line(ax, summary)
     ax.set_xticks(x, [names[c] for c in conditions])
     return _finish(
         fig,
@@ -178,6 +180,21 @@ def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
     return fig, ax
 
 
+def _blind_line(ax: Any, summary: Summary) -> None:
+    """The persona-blind level (the ceiling under ``none``) across the plot: a bar below it does no better
+    than a perfect simulator that never saw a persona."""
+    level = _est(summary, CEILING, "none")[0] if CEILING in summary["scores"] else np.nan
+    if np.isfinite(level):
+        ax.axhline(
+            level,
+            color="#8c8c8c",
+            linestyle="-.",
+            linewidth=1.2,
+            zorder=2,
+            label=f"Bayes-optimal with no persona ({level:.3f})",
+        )
+
+
 def _ceiling_ticks(ax: Any, x: np.ndarray, values: Sequence[float], half_width: float, **kw: Any) -> None:
     """The ceiling as a short black line across each group of bars (one legend entry)."""
     ax.hlines(
@@ -200,6 +217,7 @@ def _retention(summary: Summary, variant: str, condition: str) -> tuple[float, f
 def fig_single_field_all(summary: Summary) -> Figure:
     """Figure 3: single-field scores per field for all variants."""
     fig, ax = _field_bars(summary, lambda v, c: _est(summary, v, c))
+    _blind_line(ax, summary)
     return _finish(fig, ax, "Scores with a single persona field visible", "alignment score (response)")
 
 
@@ -234,6 +252,7 @@ def fig_item_dropout(summary: Summary) -> Figure:
         ax.set_xlabel("item dropout probability p (each line of each field hidden)")
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(alpha=0.3)
+    _blind_line(left, summary)
     left.set_ylabel("alignment score (response)")
     left.set_title("Score under item dropout", fontsize=11)
     right.set_ylabel("retention")
