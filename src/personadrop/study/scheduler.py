@@ -81,6 +81,8 @@ def train_all(
     parallel = []
     for job in jobs:
         if workers <= 1 or RunDir(job.out_dir).done:
+            if not progress:  # the trainer's own bars too: a log that is not a terminal stays readable
+                job = replace(job, config=job.config.model_copy(update={"progress": False}))
             runs[job.variant] = _in_process(job, runs, console, record)
         else:
             parallel.append(job)
