@@ -15,7 +15,7 @@ from personadrop.train.variant import train_variant
 pytestmark = pytest.mark.slow
 
 
-def test_two_workers_write_the_rows_and_scores_of_one(tmp_path):
+def test_two_workers_write_the_rows_and_scores_of_one(tmp_path, capfd):
     data = tmp_path / "world"
     write_world(generate_world(world_config(seed=4, users=40, posts=120)), data)
     run = train_variant("sft", data, tmp_path / "run", profile="quick", progress=False)
@@ -29,7 +29,10 @@ def test_two_workers_write_the_rows_and_scores_of_one(tmp_path):
             "bayes": load_simulator("bayes", data=data),
         }
         out = tmp_path / f"eval{workers}"
+        capfd.readouterr()
         results = evaluate(task, sims, ExactJudge(), out=out, batch_size=24, workers=workers)
+        if workers > 1:  # workers draw no library bars of their own (the parent shows progress)
+            assert "Loading weights" not in "".join(capfd.readouterr())
         assert results.work.generated == 2 * 4 * 40
         rows[workers] = {
             name: sorted(

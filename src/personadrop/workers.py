@@ -29,10 +29,21 @@ def die_with_parent() -> None:
             os._exit(1)
 
 
+def silence_library_bars() -> None:
+    """The libraries' own progress bars off in this process (loading weights, writing shards, datasets)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
 def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any) -> None:
-    """Initializer of every worker: threads, no Ctrl-C, die with the parent, then ``setup(*args)``."""
+    """Initializer of every worker: threads, no Ctrl-C, die with the parent, no library bars (the parent
+    shows progress), then ``setup(*args)``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
+    silence_library_bars()
     if threads:
         import torch
 

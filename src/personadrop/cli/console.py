@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from personadrop.workers import silence_library_bars
+
 out = Console(markup=False)
 err = Console(stderr=True, markup=False)
 
@@ -70,10 +72,5 @@ def show_warnings() -> None:
 def quiet_libraries(progress: bool) -> None:
     """With --no-progress, the libraries' own bars (loading weights, writing shards, datasets) stay off
     too."""
-    if progress:
-        return
-    import datasets
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
+    if not progress:
+        silence_library_bars()
