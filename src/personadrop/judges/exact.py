@@ -49,6 +49,7 @@ class ExactJudge(Judge):
 
     def score(self, requests: Sequence[JudgeRequest]) -> list[list[float]]:
         out: list[list[float]] = []
+        readings: dict[str, Reading] = {}  # a reply is judged on several dimensions: read it once
         for request in requests:
             self.usage.calls += 1
             truth = reference_truth(request.reference, request.reference_states, request.dimension)
@@ -57,7 +58,9 @@ class ExactJudge(Judge):
                 out.append([math.nan] * len(request.generations))
                 continue
             ref_words = len(request.reference.split())
-            out.append(
-                [score(request.dimension, parse_text(g or ""), truth, ref_words) for g in request.generations]
-            )
+            texts = [g or "" for g in request.generations]
+            for text in texts:
+                if text not in readings:
+                    readings[text] = parse_text(text)
+            out.append([score(request.dimension, readings[t], truth, ref_words) for t in texts])
         return out
