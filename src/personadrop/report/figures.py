@@ -74,8 +74,10 @@ def _finish(fig: Figure, ax: Any, title: str, ylabel: str) -> Figure:
 def _legend_below(fig: Figure, handles_labels: tuple[list[Any], list[str]]) -> None:
     """One legend under the plot, where it cannot cover a bar."""
     handles, labels = handles_labels
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    ncol = min(len(labels), 4)  # long labels (the ceilings) must not run off the figure's edges
+    rows = -(-len(labels) // max(ncol, 1))
+    fig.tight_layout(rect=(0, 0.02 + 0.055 * rows, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
 def fig_single_field_vs_full(summary: Summary) -> Figure:
