@@ -202,9 +202,12 @@ def test_a_requests_per_minute_limit_is_kept_across_calls(llm_server, llm_keys):
     judge = judge_for(llm_server, "openai", None, requests_per_minute=120, concurrency=16)
     start = time.monotonic()
     judge.score(requests_with_markers(118, 1))
-    assert time.monotonic() - start < 1.0  # within the budget: no waiting
+    # Within the budget the calls go out as a burst: paced at 2 per second they would take ~59 s. (A loose
+    # bound, so a loaded machine cannot fail it.)
+    assert time.monotonic() - start < 30.0
     judge.score([JudgeRequest(f"late{i}", "ctx", "ref", (f"g{i} score=0.5",)) for i in range(4)])
-    assert time.monotonic() - start >= 0.9  # the budget carried over: the calls past 120 waited ~0.5 s each
+    # The budget carried over: 122 calls against 120 a minute refilled at 2 per second take at least ~1 s.
+    assert time.monotonic() - start >= 0.9
     assert llm_server.requests == 122
     judge.close()
 
