@@ -15,16 +15,18 @@ world it was evaluated on (a study's `data/`).
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
+from personadrop.data.example import Example
+from personadrop.data.humanual import load_examples
 from personadrop.data.world.parse import parse_text
+from personadrop.evaluate.store import ResultsStore
 
 
-def truth(row: dict) -> tuple[str | None, frozenset[str]]:
+def truth(example: Example) -> tuple[str | None, frozenset[str]]:
     """The post's target and value pair, read from the reply's true states."""
-    states = row.get("states") or {}
+    states = example.states or {}
     stance, value = parse_text(states.get("stance", "")), parse_text(states.get("value", ""))
     target = stance.single("target")
     return target, frozenset(value.get("winner") | value.get("loser"))
@@ -37,22 +39,15 @@ def main() -> None:
     ap.add_argument("--condition", default="full")
     args = ap.parse_args()
 
-    rows = {}
-    for split in ("train", "val", "test"):
-        path = args.world_dir / f"{split}.jsonl"
-        if path.exists():
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                rows[row["id"]] = row
+    examples = {ex.id: ex for ex in load_examples(args.world_dir).examples}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # replies, target named, pair named
-    for line in (args.eval_dir / "generations.jsonl").read_text().splitlines():
-        gen = json.loads(line)
-        if gen["condition"] != args.condition or gen["example_id"] not in rows:
+    for gen in ResultsStore(args.eval_dir).generations.values():  # shards of a launched evaluation too
+        if gen.condition != args.condition or gen.example_id not in examples:
             continue
-        target, pair = truth(rows[gen["example_id"]])
-        reading = parse_text(gen.get("reply") or "")
+        target, pair = truth(examples[gen.example_id])
+        reading = parse_text(gen.reply or "")
         named = reading.get("winner") | reading.get("loser")
-        c = counts[gen["variant"]]
+        c = counts[gen.variant]
         c[0] += 1
         c[1] += target is not None and target in reading.get("target")
         c[2] += len(pair) == 2 and pair <= named
