@@ -11,6 +11,7 @@ from personadrop.errors import ConfigError
 from personadrop.train.pretrain import (
     PRETRAIN_SEED_BASE,
     PretrainConfig,
+    describe_base,
     pretrain_base,
     pretraining_examples,
     pretraining_worlds,
@@ -38,13 +39,22 @@ def test_pretraining_is_deterministic_for_a_seed_and_its_base_loads(tmp_path):
     from personadrop.models.base import SimulationItem
     from personadrop.simulators import load_simulator
 
-    cfg = PretrainConfig(worlds=2, users=16, posts=30, max_steps=6, vocab_size=600)
+    cfg = PretrainConfig(worlds=2, users=16, posts=30, max_steps=6, post_first_steps=3, vocab_size=600)
     manifests = [pretrain_base(cfg, tmp_path / name, progress=False) for name in ("a", "b")]
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
         tmp_path / "b" / "model.safetensors"
     ).read_bytes()
     assert manifests[0]["world_seeds"] == [PRETRAIN_SEED_BASE, PRETRAIN_SEED_BASE + 1]
-    assert read_manifest(tmp_path / "a")["persona"] == "whole (no dropout)"
+    assert read_manifest(tmp_path / "a")["persona"].startswith(
+        "the post alone for 3 steps, then whole personas"
+    )
+    assert "3 steps on the posts alone, then 6 steps with whole personas" in describe_base(manifests[0])
+    # The post-first stage changes the weights: it is not a label only.
+    other = pretrain_base(cfg.model_copy(update={"post_first_steps": 0}), tmp_path / "c", progress=False)
+    assert other["persona"] == "whole (no dropout)"
+    assert (tmp_path / "c" / "model.safetensors").read_bytes() != (
+        tmp_path / "a" / "model.safetensors"
+    ).read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))  # written aside, then renamed into place
     sim = load_simulator(tmp_path / "a", max_new_tokens=8)
     ex = generate_world(world_config(seed=3, users=12, posts=20)).examples[0]

@@ -199,6 +199,9 @@ class PretrainConfig(BaseModel):
     worlds: int = Field(16, ge=1)  # random worlds drawn (seeds PRETRAIN_SEED_BASE + seed * 10_000 + k)
     users: int | None = Field(None, ge=10)  # per world; None: the world default
     posts: int | None = Field(None, ge=10)
+    # A first stage of this many steps on the post alone (every persona field hidden, the reply task), before
+    # the whole-persona stage: a tiny model shown whole personas from the start never learns to read the post.
+    post_first_steps: int = Field(0, ge=0)
     mixture: Literal["response", "humanlm", "states"] = "humanlm"
     state_share: float = Field(0.15, ge=0.0, le=1.0)
     epochs: float = Field(1.0, gt=0)
@@ -234,7 +237,7 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
 
     import torch
 
-    from personadrop.dropout import Full
+    from personadrop.dropout import Full, parse_condition
     from personadrop.models.tiny import PRESETS, TinyPreset, build_model
     from personadrop.models.tokenizer import build_tokenizer, corpus_texts, save_tokenizer
     from personadrop.prompts import PromptBuilder, encode, target_text
@@ -282,7 +285,31 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
     steps = sft_steps(len(rows.rows) // blocks, train_cfg)
     longest_task = "states+response" if cfg.mixture != "response" else "response"
     longest = max(len(x) for x in encode(tokenizer, [target_text(ex, longest_task) for ex in examples]))
+    post_rows = []
+    if cfg.post_first_steps:
+        post_rows = build_rows(
+            examples,
+            parse_condition("none"),
+            builder,
+            seed=cfg.seed,
+            epochs=math.ceil(cfg.post_first_steps * cfg.batch_size / len(examples)),
+            with_targets=True,
+            stage="pretrain-post",
+            tasks=lambda ex, epoch: ("response",),
+            batch_size=cfg.batch_size,
+        ).rows
     data_seconds = time.perf_counter() - started
+    if post_rows:
+        model = train_sft(
+            model,
+            tokenizer,
+            post_rows,
+            train_cfg,
+            work / "trainer",
+            steps=cfg.post_first_steps,
+            max_completion_tokens=math.ceil(longest * 1.1) + 2,
+        )
+        shutil.rmtree(work / "trainer", ignore_errors=True)
     model = train_sft(
         model,
         tokenizer,
@@ -302,9 +329,14 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
         "worlds": [c.to_json_dict() for c in configs],
         "examples": len(examples),
         "rows": len(rows.rows),
+        "post_first_steps": cfg.post_first_steps,
         "steps": steps,
         "task_counts": dict(Counter(r["task"] for r in rows.rows)),
-        "persona": "whole (no dropout)",
+        "persona": (
+            f"the post alone for {cfg.post_first_steps} steps, then whole personas (no dropout)"
+            if cfg.post_first_steps
+            else "whole (no dropout)"
+        ),
         "shape": preset.as_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds": {"data": round(data_seconds, 1), "total": round(time.perf_counter() - started, 1)},
@@ -325,7 +357,10 @@ def describe_base(manifest: dict[str, Any]) -> str:
     """One line for a report: what the base was pretrained on."""
     seeds = manifest.get("world_seeds") or []
     span = f"seeds {min(seeds)}-{max(seeds)}" if seeds else "no seeds recorded"
+    post = manifest.get("post_first_steps") or 0
+    first = f"{post:,} steps on the posts alone, then " if post else ""
+    steps = manifest.get("steps", 0)
     return (
         f"pretrained on {len(seeds)} other synthetic worlds ({span}, random signal tables), "
-        f"{manifest.get('examples', 0):,} examples with whole personas, {manifest.get('steps', 0):,} steps"
+        f"{manifest.get('examples', 0):,} examples: {first}{steps:,} steps with whole personas"
     )
