@@ -24,13 +24,14 @@ import json
 import random
 import time
 
+from probe_post_reading import truth  # the same reading of a post's value pair
+
 from personadrop.data.example import Example
 from personadrop.data.world.parse import parse_text
 
 
 def value_pair(example: Example) -> frozenset[str]:
-    reading = parse_text((example.states or {}).get("value", ""))
-    return frozenset(reading.get("winner") | reading.get("loser"))
+    return truth(example)[1]
 
 
 def value_sentence(example: Example, pair: frozenset[str]) -> str:
@@ -75,11 +76,10 @@ def main() -> None:
         return builder.prompt(ex, hidden(ex.persona, MaskKey(0, ex.id)))
 
     def target(ex: Example) -> str:
-        pair = value_pair(ex)
         if args.target == "value":
             return " " + ex.states["value"]
         if args.target == "sentence":
-            return " " + value_sentence(ex, pair)
+            return " " + value_sentence(ex, value_pair(ex))
         return " " + ex.response
 
     held_out, train = examples[: args.held_out], examples[args.held_out :]
