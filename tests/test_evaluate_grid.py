@@ -156,6 +156,12 @@ def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path,
     # NaN is persisted as null and read back as NaN
     reread = ResultsStore(tmp_path)
     assert all(math.isnan(reread.scores[("h", "full", e, "overlap")].scores["response"]) for e in failed)
+    # The report counts the unreadable outputs per variant and condition (its caution reads this).
+    from types import SimpleNamespace
+
+    from personadrop.report.writer import _unreadable
+
+    assert _unreadable([SimpleNamespace(store=reread)]) == {"h": {"full": round(len(broken) / 24, 4)}}
 
 
 def test_simulator_returning_wrong_count_is_an_error(tmp_path, examples):

@@ -147,6 +147,11 @@ def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_
     summary["scores"]["sft"]["full"] = est(0.45)
     summary["retention_ci"]["grpo"]["none"] = est(0.80)
     assert cautions(summary) == []
+    # Outputs with no readable reply (scored 0) are flagged from 5% of a condition's outputs on.
+    summary["unreadable"] = {"humanlm": {"none": 0.62, "items:0.5": 0.2}, "sft": {"full": 0.04}}
+    (unreadable,) = cautions(summary)
+    assert unreadable.startswith("HumanLM wrote no readable reply in 62% of its outputs under `none`")
+    del summary["unreadable"]
     del summary["scores"]["bayes"]  # real data: no ceiling to compare with
     summary["scores"]["sft"]["full"] = est(0.01)
     assert cautions(summary) == []

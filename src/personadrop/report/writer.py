@@ -22,6 +22,9 @@ from personadrop.report.figures import write_figures
 from personadrop.variants import CEILING, label, ordered
 
 #: What the seed post reports on HUMANUAL-Opinion, for side-by-side reading (not a target to hit).
+#: A variant gets a caution when at least this share of its outputs under some condition held no reply.
+UNREADABLE_CAUTION = 0.05
+
 SEED_CLAIMS = {
     "grpo+fd vs grpo": "+16%",
     "humanlm+fd vs humanlm": "+15%",
@@ -56,6 +59,7 @@ def write_report(
         raise DataError(f"no scored rows in {', '.join(str(d.path) for d in dirs)}")
 
     summary = summarize(rows, merge_unseen(dirs), seed=seed, resamples=resamples)
+    summary["unreadable"] = _unreadable(dirs)
     summary["judge"] = _merge_judge_blocks([d.judge_block() for d in dirs])
     summary["meta"] = {
         "personadrop": __version__,
@@ -76,6 +80,22 @@ def write_report(
     figures = write_figures(summary, out / "figures")
     (out / "report.md").write_text(render_markdown(summary, [f.relative_to(out) for f in figures], title))
     return summary
+
+
+def _unreadable(dirs: Sequence[EvaluationDir]) -> dict[str, dict[str, float]]:
+    """Per variant and condition, the share of outputs from which no reply could be read (a HumanLM output
+    without ``<response>``, scored 0 on every dimension); cells without any are left out."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for d in dirs:
+        for g in d.store.generations.values():
+            cell = counts.setdefault((g.variant, g.condition), [0, 0])
+            cell[0] += g.reply is None
+            cell[1] += 1
+    out: dict[str, dict[str, float]] = {}
+    for (variant, condition), (bad, total) in sorted(counts.items()):
+        if bad:
+            out.setdefault(variant, {})[condition] = round(bad / total, 4)
+    return out
 
 
 # --------------------------------------------------------------------------- headline numbers
@@ -150,6 +170,7 @@ def cautions(summary: Mapping[str, Any]) -> list[str]:
       clearly below 100%) does not use the persona: its retention is trivially high.
     - With a ceiling (a synthetic world): a variant whose full-persona score stays below the ceiling's
       ``none`` score, what a perfect persona-blind simulator reaches, has not learned the task itself yet.
+    - A variant that wrote no readable reply in a share of its outputs of some condition (scored 0 there).
     """
     scores, variants = summary["scores"], [v for v in ordered(summary["scores"]) if v != CEILING]
     out = []
@@ -174,6 +195,17 @@ def cautions(summary: Mapping[str, Any]) -> list[str]:
             "perfect simulator reaches with no persona at all (the ceiling's `none`): they are still "
             "learning the task itself; more training (e.g. more SFT epochs) moves every number in this "
             "report."
+        )
+    unreadable = [
+        (v, max(cells.items(), key=lambda kv: kv[1]))
+        for v, cells in (summary.get("unreadable") or {}).items()
+        if max(cells.values()) >= UNREADABLE_CAUTION
+    ]
+    for v, (condition, share) in unreadable:
+        out.append(
+            f"{label(v)} wrote no readable reply in {share:.0%} of its outputs under `{condition}` (its "
+            "worst condition; such an output scores 0): there its scores and retention measure the output "
+            "format, not how well it reads the persona."
         )
     missing = summary.get("missing") or {}
     if missing:
