@@ -15,6 +15,7 @@ from personadrop.train.pretrain import (
     PretrainConfig,
     describe_base,
     load_pretrain_config,
+    one_state_task,
     pretrain_base,
     pretraining_examples,
     pretraining_worlds,
@@ -28,6 +29,24 @@ def test_random_world_configs_are_valid_varied_and_deterministic():
     assert all(isinstance(c, WorldConfig) and set(c.signal) == set(PERSONA_FIELDS) for c in configs)
     assert random_world_config(PRETRAIN_SEED_BASE + 3) == configs[3]
     assert len({c.model_dump_json(include={"signal"}) for c in configs}) == len(configs)
+
+
+def test_the_state_stage_adds_one_state_to_each_examples_replies_and_covers_all_six():
+    from personadrop.data.example import STATE_DIMENSIONS
+    from personadrop.train.pretrain import mixture_tasks
+
+    examples = pretraining_examples([random_world_config(PRETRAIN_SEED_BASE)])[:120]
+    mixture = mixture_tasks("humanlm", seed=0, state_share=0.3)
+    choose = one_state_task(0, mixture)
+    tasks = [choose(ex, 0) for ex in examples]
+    for ex, t in zip(examples, tasks, strict=True):
+        # the mixture's reply formats are kept (its own single states are not), then exactly one state
+        assert t[:-1] == tuple(x for x in mixture(ex, 0) if x in ("response", "states+response"))
+        assert t[-1] in STATE_DIMENSIONS
+    assert {t[-1] for t in tasks} == set(STATE_DIMENSIONS)
+    assert {"states+response"} <= {x for t in tasks for x in t}
+    assert tasks == [one_state_task(0, mixture)(ex, 0) for ex in examples]  # keyed, not drawn from a stream
+    assert tasks != [choose(ex, 1) for ex in examples]  # a new epoch asks for other states
 
 
 def test_pretraining_refuses_target_seeds():
@@ -56,6 +75,13 @@ def test_pretraining_is_deterministic_for_a_seed_and_its_base_loads(tmp_path):
     other = pretrain_base(cfg.model_copy(update={"post_first_steps": 0}), tmp_path / "c", progress=False)
     assert other["persona"] == "whole (no dropout)"
     assert (tmp_path / "c" / "model.safetensors").read_bytes() != (
+        tmp_path / "a" / "model.safetensors"
+    ).read_bytes()
+    # So does a last stage on the single-state tasks, and the manifest says so.
+    states = pretrain_base(cfg.model_copy(update={"state_last_steps": 2}), tmp_path / "d", progress=False)
+    assert states["state_last_steps"] == 2
+    assert describe_base(states).endswith("6 steps with whole personas, then 2 steps writing single states")
+    assert (tmp_path / "d" / "model.safetensors").read_bytes() != (
         tmp_path / "a" / "model.safetensors"
     ).read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))  # written aside, then renamed into place

@@ -189,6 +189,29 @@ def mixture_tasks(mixture: str, *, seed: int, state_share: float = 0.15):
     return choose
 
 
+def _reply_only(ex: Example, epoch: int) -> Sequence[str]:
+    return ("response",)
+
+
+def one_state_task(seed: int, replies=_reply_only):
+    """The state stage's task chooser: what ``replies`` asks of an example (the whole-persona mixture's reply
+    formats, without its single states), then one of the six states, drawn per example and epoch.
+
+    Replies stay in the stage: a base trained last on single states alone wrote one state and stopped when
+    later asked for states-then-reply with part of the persona missing.
+    """
+    from personadrop.dropout import MaskKey
+
+    def choose(ex: Example, epoch: int) -> Sequence[str]:
+        kept = tuple(t for t in replies(ex, epoch) if t in ("response", "states+response"))
+        if not ex.states:
+            return kept
+        draw = MaskKey(seed, ex.id, epoch).draws("pretrain-state", 1)[0]
+        return (*kept, STATE_DIMENSIONS[draw % len(STATE_DIMENSIONS)])
+
+    return choose
+
+
 # --------------------------------------------------------------------------- training
 class PretrainConfig(BaseModel):
     """Everything a base depends on; with its seed it determines the base."""
@@ -202,6 +225,10 @@ class PretrainConfig(BaseModel):
     # A first stage of this many steps on the post alone (every persona field hidden, the reply task), before
     # the whole-persona stage: a tiny model shown whole personas from the start never learns to read the post.
     post_first_steps: int = Field(0, ge=0)
+    # A last stage of this many steps that adds a single-state task (one of the six, drawn per example) to
+    # each example's replies (whole personas): in a reply a state is a few tokens among many, and the base
+    # learns to read it from the persona slowly.
+    state_last_steps: int = Field(0, ge=0)
     mixture: Literal["response", "humanlm", "states"] = "humanlm"
     state_share: float = Field(0.15, ge=0.0, le=1.0)
     epochs: float = Field(1.0, gt=0)
@@ -285,40 +312,45 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
     steps = sft_steps(len(rows.rows) // blocks, train_cfg)
     longest_task = "states+response" if cfg.mixture != "response" else "response"
     longest = max(len(x) for x in encode(tokenizer, [target_text(ex, longest_task) for ex in examples]))
-    post_rows = []
-    if cfg.post_first_steps:
-        post_rows = build_rows(
+
+    def stage_rows(policy, n_steps: int, stage: str, tasks) -> list[dict[str, Any]]:
+        epochs = math.ceil(n_steps * cfg.batch_size / len(examples))
+        return build_rows(
             examples,
-            parse_condition("none"),
+            policy,
             builder,
             seed=cfg.seed,
-            epochs=math.ceil(cfg.post_first_steps * cfg.batch_size / len(examples)),
+            epochs=epochs,
             with_targets=True,
-            stage="pretrain-post",
-            tasks=lambda ex, epoch: ("response",),
+            stage=stage,
+            tasks=tasks,
             batch_size=cfg.batch_size,
         ).rows
+
+    # (rows, steps) in training order: the posts alone, whole personas, then the single states.
+    stages: list[tuple[list[dict[str, Any]], int]] = []
+    if cfg.post_first_steps:
+        post = stage_rows(parse_condition("none"), cfg.post_first_steps, "pretrain-post", _reply_only)
+        stages.append((post, cfg.post_first_steps))
+    stages.append((rows.rows, steps))
+    if cfg.state_last_steps:
+        tasks = one_state_task(
+            cfg.seed, mixture_tasks(cfg.mixture, seed=cfg.seed, state_share=cfg.state_share)
+        )
+        states = stage_rows(Full(), cfg.state_last_steps, "pretrain-states", tasks)
+        stages.append((states, cfg.state_last_steps))
     data_seconds = time.perf_counter() - started
-    if post_rows:
+    for stage, n_steps in stages:
         model = train_sft(
             model,
             tokenizer,
-            post_rows,
+            stage,
             train_cfg,
             work / "trainer",
-            steps=cfg.post_first_steps,
+            steps=n_steps,
             max_completion_tokens=math.ceil(longest * 1.1) + 2,
         )
         shutil.rmtree(work / "trainer", ignore_errors=True)
-    model = train_sft(
-        model,
-        tokenizer,
-        rows.rows,
-        train_cfg,
-        work / "trainer",
-        steps=steps,
-        max_completion_tokens=math.ceil(longest * 1.1) + 2,
-    )
     model.save_pretrained(work, safe_serialization=True)
     save_tokenizer(tokenizer, work)
     shutil.rmtree(work / "trainer", ignore_errors=True)
@@ -331,6 +363,7 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
         "rows": len(rows.rows),
         "post_first_steps": cfg.post_first_steps,
         "steps": steps,
+        "state_last_steps": cfg.state_last_steps,
         "task_counts": dict(Counter(r["task"] for r in rows.rows)),
         "persona": (
             f"the post alone for {cfg.post_first_steps} steps, then whole personas (no dropout)"
@@ -360,7 +393,9 @@ def describe_base(manifest: dict[str, Any]) -> str:
     post = manifest.get("post_first_steps") or 0
     first = f"{post:,} steps on the posts alone, then " if post else ""
     steps = manifest.get("steps", 0)
+    last = manifest.get("state_last_steps") or 0
+    states = f", then {last:,} steps writing single states" if last else ""
     return (
         f"pretrained on {len(seeds)} other synthetic worlds ({span}, random signal tables), "
-        f"{manifest.get('examples', 0):,} examples: {first}{steps:,} steps with whole personas"
+        f"{manifest.get('examples', 0):,} examples: {first}{steps:,} steps with whole personas{states}"
     )
