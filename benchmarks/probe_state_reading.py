@@ -71,7 +71,7 @@ def main() -> None:
         progress=False,
         logging_steps=10**6,
         save_steps=10**9,
-        sft={"lr": args.lr, "batch_size": batch, "max_steps": args.steps},
+        sft={"lr": args.lr, "batch_size": batch, "max_steps": max(1, args.steps)},
     )
     items = [SimulationItem(e, Full()(e.persona, MaskKey(0, e.id)), args.state) for e in test]
     started = time.perf_counter()
