@@ -198,3 +198,15 @@ def test_ctrl_c_during_training_exits_130_with_one_line_and_stops_the_workers(tm
 
 def _group(pgid: int) -> str:
     return subprocess.run(["ps", "-o", "pid,args", "-g", str(pgid)], capture_output=True, text=True).stdout
+
+
+def test_the_built_in_default_study_is_configs_demo_yaml():
+    """`personadrop study` with no --config (what `make demo` runs) and configs/demo.yaml resolve to the same
+    study, including the training settings for the shipped base; a study's own settings still win."""
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    built_in = load_study_config(None)
+    assert built_in.model_dump() == load_study_config(shipped).model_dump()
+    assert built_in.training["sft"]["lr"] == 1.0e-3
+    own = load_study_config(None, training={"sft": {"lr": 2.0e-3, "epochs": 2.0}})
+    assert own.training["sft"] == {"lr": 2.0e-3, "epochs": 2.0}
+    assert load_study_config(None, model={"preset": "tiny"}).training == {}  # from scratch: its own defaults

@@ -22,6 +22,9 @@ from personadrop.variants import VARIANTS
 
 PROFILES = ("quick", "default")
 EMBEDDED_BASE = "world-tiny"  # the shipped base (personadrop.models.registry.BASES)
+# Fine-tuning the shipped base: SFT at lr 1e-3 (the from-scratch 5e-3 undoes its reading of the post's
+# pair of values; configs/pretrain-world.yaml). A study's own `training:` settings win.
+EMBEDDED_BASE_TRAINING: dict[str, Any] = {"sft": {"lr": 1.0e-3}}
 
 
 class _Plain(BaseModel):
@@ -148,6 +151,8 @@ class StudyConfig(_Plain):
         # trains the tiny model from scratch instead.
         if not self.model and self.data.world is not None:
             self.model = {"path": EMBEDDED_BASE}
+        if self.model.get("path") == EMBEDDED_BASE:
+            self.training = merge_settings(EMBEDDED_BASE_TRAINING, self.training)
         return self
 
     @model_validator(mode="after")
