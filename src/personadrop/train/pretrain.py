@@ -193,7 +193,7 @@ def _reply_only(ex: Example, epoch: int) -> Sequence[str]:
     return ("response",)
 
 
-def one_state_task(seed: int, replies=_reply_only):
+def one_state_task(seed: int, replies):
     """The state stage's task chooser: what ``replies`` asks of an example (the whole-persona mixture's reply
     formats, without its single states), then one of the six states, drawn per example and epoch.
 
