@@ -81,3 +81,6 @@ def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_po
     assert sum(t.startswith(("NTA", "YTA")) for t in first[:6]) >= 4  # it learned the world's replies
     sim.decoding = Decoding(**{**sim.decoding.model_dump(), "batch_size": 64, "cache": "dynamic"})
     assert sim.generate(items) == first  # greedy: independent of batching and cache kind
+    for chunk in (0, 5):  # whole prompts at once, and prompts read 5 tokens at a time (CPU default: 64)
+        sim.decoding = Decoding(**{**sim.decoding.model_dump(), "cache": "static", "prefill_chunk": chunk})
+        assert sim.generate(items) == first

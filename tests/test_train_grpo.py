@@ -16,7 +16,7 @@ from personadrop.models.hf import load_model
 from personadrop.prompts import PromptBuilder
 from personadrop.simulators import load_simulator
 from personadrop.train.config import resolve_config
-from personadrop.train.datasets import GRPO_EPOCH_OFFSET, build_rows, grpo_tasks
+from personadrop.train.datasets import GRPO_EPOCH_OFFSET, build_rows, count_rows, grpo_tasks
 from personadrop.train.grpo import make_grpo_trainer, train_grpo
 from personadrop.train.rewards import AsyncJudgeReward, JudgeReward, reward_function
 from personadrop.train.variant import train_variant
@@ -230,3 +230,23 @@ def test_async_judges_get_an_async_reward_that_trl_awaits():
         )
     )
     assert out == [0.5]
+
+
+def test_a_row_limit_renders_the_first_rows_of_the_whole_build_and_records_what_they_show():
+    train, _ = world()
+    examples = train[:10]
+    from personadrop.models.tokenizer import build_tokenizer, corpus_texts
+
+    builder = PromptBuilder(build_tokenizer(corpus_texts(examples), vocab_size=600), 352)
+    common = dict(
+        seed=3, epochs=2, tasks=grpo_tasks("humanlm"), with_targets=False, stage="grpo", epoch_offset=7
+    )
+    whole = build_rows(examples, FieldDropout(0.6), builder, **common)
+    assert count_rows(examples, grpo_tasks("humanlm"), epochs=2, epoch_offset=7) == len(whole.rows) == 140
+    for limit in (5, 70, 75, 500):
+        cut = build_rows(examples, FieldDropout(0.6), builder, limit=limit, **common)
+        assert cut.rows == whole.rows[:limit]  # the same rows, in the same order, as a full build
+        shown = {(r["epoch"], r["example_id"]) for r in cut.rows}
+        assert [(v["epoch"], v["example_id"]) for v in cut.visibility] == [
+            (v["epoch"], v["example_id"]) for v in whole.visibility if (v["epoch"], v["example_id"]) in shown
+        ]

@@ -75,9 +75,10 @@ def test_humanlm_grpo_rewards_each_task_on_its_own_dimension(humanlm_run):
     assert {f"reward/{d}" for d in DIMENSIONS} <= names
     stages = run.meta["stages"]
     assert stages["grpo"]["rows"] == 7 * len(train)  # the task expansion is data: one row per (example, task)
-    # The seven tasks of one example in one epoch share its mask.
+    # The seven tasks of one example in one epoch share its mask; only the rows the 4 steps read were
+    # rendered, and the record lists the examples they show, once each.
     shown = [json.loads(line) for line in (run.path / "shown-grpo.jsonl").read_text().splitlines()]
-    assert len(shown) == len(train) and len({r["example_id"] for r in shown}) == len(train)
+    assert 1 <= len(shown) == len({r["example_id"] for r in shown}) <= 4 * 4 < len(train)
 
 
 def test_humanlm_examples_without_true_states_warm_start_on_their_reply():

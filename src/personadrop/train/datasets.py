@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from personadrop.data.example import STATE_DIMENSIONS, Example
-from personadrop.dropout import MaskKey, Policy
+from personadrop.dropout import MaskKey, Policy, VisiblePersona
 from personadrop.prompts import TASKS, PromptBuilder, target_text
 
 #: GRPO epochs are keyed from here, so reinforcement never replays a warm-start epoch's masks.
@@ -48,6 +48,12 @@ def epoch_blocks(epochs: float) -> int:
     return max(1, math.ceil(epochs - 1e-9))
 
 
+def count_rows(examples: Sequence[Example], tasks: TaskChooser, *, epochs: int, epoch_offset: int = 0) -> int:
+    """How many rows :func:`build_rows` plans for ``epochs`` blocks, rendering none (before the top-up
+    that fills a length-grouped block's last batch)."""
+    return sum(len(tasks(ex, epoch_offset + e)) for e in range(epochs) for ex in examples)
+
+
 def build_rows(
     examples: Sequence[Example],
     policy: Policy,
@@ -60,6 +66,7 @@ def build_rows(
     stage: str,
     epoch_offset: int = 0,
     batch_size: int | None = None,
+    limit: int | None = None,
 ) -> Rows:
     """Rows for ``epochs`` epoch blocks; ``tasks(example, epoch)`` says which tasks each example trains on.
 
@@ -67,37 +74,58 @@ def build_rows(
     and ``completion`` (the SFT target text). Every row carries what a reward needs:
     example id, task, judged dimension, the real reply, the true states, and the thread as text.
     ``batch_size``: arrange each epoch block in batches of similar length (for SFT; GRPO leaves it None).
+    ``limit``: render only the first ``limit`` rows (a stage capped at a few steps reads no more); they are
+    the first rows of the whole build, and ``visibility`` then records only the examples they show.
     """
+    if limit is not None and batch_size is not None:
+        raise ValueError("build_rows: limit and batch_size exclude each other (grouping needs every row)")
     out = Rows()
     for e in range(epochs):
+        if limit is not None and len(out.rows) >= limit:
+            break
         epoch = epoch_offset + e
-        block = []
-        for ex in examples:
-            visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
-            vis = visible.visibility()
-            out.visibility.append({"stage": stage, "epoch": epoch, "example_id": ex.id, **vis})
-            for task in tasks(ex, epoch):
-                messages = builder.messages(ex, visible, task)
-                row: dict[str, Any] = {
-                    # Text, not messages: it ends with the task's answer prefix (see prompts).
-                    "prompt": builder.render(messages, task),
-                    "example_id": ex.id,
-                    "task": task,
-                    "dimension": TASKS[task].dimension,
-                    "epoch": epoch,
-                    "reference": ex.response,
-                    "reference_states": json.dumps(ex.states or {}, sort_keys=True),
-                    "context": ex.context_text(),
-                    "fields": ",".join(vis["fields"]),  # type: ignore[arg-type]
-                }
-                if with_targets:
-                    row["messages"] = messages
-                    row["completion"] = target_text(ex, task)
-                block.append(row)
+        shown = {ex.id: policy(ex.persona, MaskKey(seed, ex.id, epoch)) for ex in examples}
+        seen = {i: v.visibility() for i, v in shown.items()}
+        block = [(ex, task) for ex in examples for task in tasks(ex, epoch)]
         rng = random.Random(f"{seed}/{stage}/{epoch}")
         rng.shuffle(block)
-        out.rows.extend(_length_grouped(block, batch_size, rng) if batch_size else block)
+        if limit is not None:
+            block = block[: limit - len(out.rows)]
+        kept = {ex.id for ex, _ in block}
+        for ex in examples:
+            if ex.id in kept:
+                out.visibility.append({"stage": stage, "epoch": epoch, "example_id": ex.id, **seen[ex.id]})
+        rows = [_row(ex, shown[ex.id], seen[ex.id], task, epoch, builder, with_targets) for ex, task in block]
+        out.rows.extend(_length_grouped(rows, batch_size, rng) if batch_size else rows)
     return out
+
+
+def _row(
+    ex: Example,
+    visible: VisiblePersona,
+    seen: dict[str, Any],
+    task: str,
+    epoch: int,
+    builder: PromptBuilder,
+    with_targets: bool,
+) -> dict[str, Any]:
+    messages = builder.messages(ex, visible, task)
+    row: dict[str, Any] = {
+        # Text, not messages: it ends with the task's answer prefix (see prompts).
+        "prompt": builder.render(messages, task),
+        "example_id": ex.id,
+        "task": task,
+        "dimension": TASKS[task].dimension,
+        "epoch": epoch,
+        "reference": ex.response,
+        "reference_states": json.dumps(ex.states or {}, sort_keys=True),
+        "context": ex.context_text(),
+        "fields": ",".join(seen["fields"]),
+    }
+    if with_targets:
+        row["messages"] = messages
+        row["completion"] = target_text(ex, task)
+    return row
 
 
 def _row_chars(row: dict[str, Any]) -> int:

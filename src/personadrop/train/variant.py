@@ -30,6 +30,7 @@ from personadrop.train.config import TrainConfig, resolve_config
 from personadrop.train.datasets import (
     GRPO_EPOCH_OFFSET,
     build_rows,
+    count_rows,
     epoch_blocks,
     grpo_tasks,
     has_states,
@@ -421,8 +422,18 @@ class _Trainer:
         assert judge is not None  # built and checked by train_variant for every method that uses GRPO
         tasks = grpo_tasks(cfg.method, humanlm_response_task=cfg.grpo.humanlm_response_task)
         blocks = epoch_blocks(cfg.grpo.epochs)
-        rows = self._rows(builder, stage, tasks, blocks, with_targets=False, epoch_offset=GRPO_EPOCH_OFFSET)
-        steps = grpo_steps(len(rows.rows) // blocks, cfg, world_size())
+        planned = count_rows(self.examples, tasks, epochs=blocks, epoch_offset=GRPO_EPOCH_OFFSET)
+        steps = grpo_steps(planned // blocks, cfg, world_size())
+        # Steps capped well inside an epoch read only their prompts: render no more rows than that.
+        rows = self._rows(
+            builder,
+            stage,
+            tasks,
+            blocks,
+            with_targets=False,
+            epoch_offset=GRPO_EPOCH_OFFSET,
+            limit=steps * cfg.grpo.prompts_per_step * world_size(),
+        )
         max_completion = self._completion_budget(tokenizer)
         reward = reward_function(judge)
         callback = curves_callback(run, stage)
@@ -442,7 +453,7 @@ class _Trainer:
         self._record(
             stage,
             steps,
-            len(rows.rows),
+            planned,
             time.perf_counter() - t0,
             callback,
             judge=getattr(judge, "name", type(judge).__name__),
