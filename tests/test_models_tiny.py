@@ -84,3 +84,19 @@ def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_po
     for chunk in (0, 5):  # whole prompts at once, and prompts read 5 tokens at a time (CPU default: 64)
         sim.decoding = Decoding(**{**sim.decoding.model_dump(), "cache": "static", "prefill_chunk": chunk})
         assert sim.generate(items) == first
+
+
+def test_a_prompt_asked_several_times_is_written_once_when_greedy(tmp_path_factory):
+    run = sft_run(tmp_path_factory.getbasetemp())
+    _, test = world()
+    sim = load_simulator(run.path, batch_size=4)
+    x, y = (SimulationItem(ex, Full()(ex.persona, MaskKey(0, ex.id))) for ex in test[:2])
+    rows: list[int] = []
+    generate_batch = sim._generate_batch
+    sim._generate_batch = lambda ids, budget: rows.append(len(ids)) or generate_batch(ids, budget)
+    outputs = sim.generate([x, y, x, x])
+    assert sum(rows) == 2 and outputs == [*sim.generate([x, y]), outputs[0], outputs[0]]
+    sim.decoding = Decoding(**{**sim.decoding.model_dump(), "temperature": 0.7})
+    rows.clear()
+    sim.generate([x, y, x, x])
+    assert sum(rows) == 4  # sampled replies are drawn per item

@@ -121,12 +121,15 @@ class HFSimulator(Simulator):
         if not items:
             return []
         d = self.decoding
-        texts = [self.prompts.prompt(it.example, it.visible, it.task) for it in items]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        budgets = [d.max_new_tokens if it.task == "response" else d.max_new_tokens_states for it in items]
+        asked = [(self.prompts.prompt(it.example, it.visible, it.task), it.task) for it in items]
+        # A greedy reply depends on its prompt alone, so a prompt asked several times (with no persona,
+        # every user of one post) is written once; sampled replies are drawn per item.
+        prompts = list(dict.fromkeys(asked)) if d.temperature == 0 else asked
+        ids = self.tokenizer([text for text, _ in prompts], add_special_tokens=False)["input_ids"]
+        budgets = [d.max_new_tokens if task == "response" else d.max_new_tokens_states for _, task in prompts]
         # Longest first within each length budget: similar lengths share a batch, so little padding.
-        order = sorted(range(len(items)), key=lambda i: (budgets[i], len(ids[i])), reverse=True)
-        out: list[str] = [""] * len(items)
+        order = sorted(range(len(prompts)), key=lambda i: (budgets[i], len(ids[i])), reverse=True)
+        written: list[str] = [""] * len(prompts)
         if d.temperature > 0:
             torch.manual_seed(d.seed)
         with torch.inference_mode():
@@ -136,10 +139,12 @@ class HFSimulator(Simulator):
                 batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
                 start += len(batch)
                 for i, text in zip(batch, self._generate_batch([ids[i] for i in batch], budget), strict=True):
-                    out[i] = (
-                        answer_prefix(items[i].task) + text
-                    ).strip()  # the prefilled tag is part of the answer
-        return out
+                    # the prefilled tag is part of the answer
+                    written[i] = (answer_prefix(prompts[i][1]) + text).strip()
+        if prompts is asked:
+            return written
+        reply = dict(zip(prompts, written, strict=True))
+        return [reply[key] for key in asked]
 
     def _generate_batch(self, batch_ids: list[list[int]], max_new_tokens: int) -> list[str]:
         import torch
