@@ -143,6 +143,10 @@ def run_grid(
         if spread:
             from personadrop.evaluate.parallel import generate_in_workers
 
+            # Whole chunks first and the short last chunk of each simulator at the end, so the workers
+            # finish together rather than one waiting while the other writes a whole chunk.
+            spread.sort(key=lambda job: len(chunks[job[2]]), reverse=True)
+
             work.generated += generate_in_workers(
                 store,
                 spread,
