@@ -3,7 +3,9 @@
 Small models use two cores better as two one-thread processes than as one two-thread process, so the
 study trains and evaluates in such workers. Every worker starts with :func:`worker_init`: one torch thread
 (or as many as asked), Ctrl-C ignored (the parent catches it and stops the pool), and death with its parent
-(even on ``kill -9``), so no orphan keeps computing.
+(even on ``kill -9``), so no orphan keeps computing. The pool is the standard library's
+``ProcessPoolExecutor``: a worker that dies (killed for memory, say) fails the work with
+:class:`WorkerDied` instead of leaving the parent waiting for it forever.
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from multiprocessing.pool import Pool
 from typing import Any
+
+from personadrop.errors import PersonadropError
+
+
+class WorkerDied(PersonadropError):
+    """A worker process ended abruptly (killed, or out of memory); finished work is kept."""
 
 
 def die_with_parent() -> None:
@@ -55,19 +64,37 @@ def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = Non
 @contextmanager
 def worker_pool(
     processes: int, threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any
-) -> Iterator[Pool]:
+) -> Iterator[ProcessPoolExecutor]:
     """A pool of fresh (spawned) worker processes, each set up by :func:`worker_init`, for the block.
 
-    A block that ends normally lets the workers finish and exit; one that fails (Ctrl-C included) stops them.
+    A block that ends normally lets the workers finish and exit; one that fails (Ctrl-C included) stops
+    them. A worker that dies raises :class:`WorkerDied` in the block (from the future it was running).
     """
-    pool = multiprocessing.get_context("spawn").Pool(
-        processes, initializer=worker_init, initargs=(threads, setup, *args)
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_init,
+        initargs=(threads, setup, *args),
     )
     try:
         yield pool
+    except BrokenProcessPool:
+        _stop(pool)
+        raise WorkerDied(
+            "a worker process ended abruptly (killed, or out of memory?); what finished is kept: "
+            "run the same command again to resume"
+        ) from None
     except BaseException:
-        pool.terminate()
-        pool.join()
+        _stop(pool)
         raise
-    pool.close()
-    pool.join()
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers still running."""
+    workers = list(multiprocessing.active_children())  # this process's children: the pool's workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=10)

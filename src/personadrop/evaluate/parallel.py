@@ -45,13 +45,16 @@ def generate_in_workers(
 ) -> int:
     """Generate the chunks ``jobs`` names ((variant, simulator, chunk index)) in ``workers`` processes of
     one torch thread each; returns how many rows were written. ``advance(variant, rows)`` reports progress."""
+    from concurrent.futures import as_completed
+
     from personadrop.workers import worker_pool
 
-    payload = [(name, sim.source, index) for name, sim, index in jobs]
     written = 0
     with worker_pool(workers, 1, _setup, task, batch_size) as pool:
         # In order, so each worker tends to stay with one simulator (loaded once per worker).
-        for name, rows in pool.imap_unordered(_generate, payload):
+        futures = [pool.submit(_generate, (name, sim.source, index)) for name, sim, index in jobs]
+        for future in as_completed(futures):
+            name, rows = future.result()
             store.add_generations(rows)
             written += len(rows)
             advance(name, len(rows))

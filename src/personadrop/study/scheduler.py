@@ -12,8 +12,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def _in_workers(
 ) -> None:
     threads = max(1, (os.cpu_count() or 2) // workers)
     pending = sorted(jobs, key=lambda j: j.method != "humanlm")  # the longest runs first
-    running: dict[str, tuple[TrainJob, AsyncResult, float, Any]] = {}
+    running: dict[str, tuple[TrainJob, Future, float, Any]] = {}
     start_all = time.perf_counter()
     console.print(f"train {len(jobs)} variants, {workers} at a time ...", markup=False, highlight=False)
     bars = Progress(
@@ -138,7 +138,7 @@ def _in_workers(
                     warm = str(runs[job.warm_start]) if job.warm_start else None
                     pending.remove(next(j for j in pending if j.variant == job.variant))
                     bar = bars.add_task(job.variant, total=None)
-                    running[job.variant] = (job, pool.apply_async(job, (warm,)), time.perf_counter(), bar)
+                    running[job.variant] = (job, pool.submit(job, warm), time.perf_counter(), bar)
                     bars.console.print(
                         f"  training {job.variant} (log: {Path(job.out_dir) / 'train.log'})",
                         markup=False,
@@ -154,8 +154,8 @@ def _in_workers(
                         completed=state["step"],
                         total=state["max_steps"],
                     )
-                if result.ready():
-                    runs[variant] = Path(result.get())  # a worker's exception is raised here
+                if result.done():
+                    runs[variant] = Path(result.result())  # a worker's exception is raised here
                     del running[variant]
                     bars.remove_task(bar)
                     seconds = time.perf_counter() - started
