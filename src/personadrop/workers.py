@@ -70,6 +70,7 @@ def worker_pool(
     A block that ends normally lets the workers finish and exit; one that fails (Ctrl-C included) stops
     them. A worker that dies raises :class:`WorkerDied` in the block (from the future it was running).
     """
+    others = set(multiprocessing.active_children())  # children this process had before the pool
     pool = ProcessPoolExecutor(
         processes,
         mp_context=multiprocessing.get_context("spawn"),
@@ -79,20 +80,21 @@ def worker_pool(
     try:
         yield pool
     except BrokenProcessPool:
-        _stop(pool)
+        _stop(pool, others)
         raise WorkerDied(
             "a worker process ended abruptly (killed, or out of memory?); what finished is kept: "
             "run the same command again to resume"
         ) from None
     except BaseException:
-        _stop(pool)
+        _stop(pool, others)
         raise
     pool.shutdown(wait=True)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers still running."""
-    workers = list(multiprocessing.active_children())  # this process's children: the pool's workers
+def _stop(pool: ProcessPoolExecutor, others: set[Any]) -> None:
+    """Cancel what has not started and end the pool's workers still running (children in ``others``, which
+    this process had before the pool, are left alone)."""
+    workers = [p for p in multiprocessing.active_children() if p not in others]
     pool.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         process.terminate()
