@@ -8,7 +8,7 @@ import pytest
 from personadrop.data.example import Turn
 from personadrop.dropout import Full, KeepOnly, MaskKey
 from personadrop.models.base import SimulationItem
-from personadrop.models.hf import Decoding
+from personadrop.models.hf import WRITTEN_KEYS, Decoding
 from personadrop.models.tiny import PRESETS, build_model
 from personadrop.models.tokenizer import build_tokenizer, corpus_texts
 from personadrop.prompts import PromptBuilder, simulator_messages
@@ -84,6 +84,10 @@ def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_po
     for chunk in (0, 5):  # whole prompts at once, and prompts read 5 tokens at a time (CPU default: 64)
         sim.decoding = Decoding(**{**sim.decoding.model_dump(), "cache": "static", "prefill_chunk": chunk})
         assert sim.generate(items) == first
+    # On a CPU attention reads only the cache slots written so far; SDPA over the whole cache agrees.
+    assert sim.model.config._attn_implementation == WRITTEN_KEYS
+    sim.model.set_attn_implementation("sdpa")
+    assert sim.generate(items) == first
 
 
 def test_a_prompt_asked_several_times_is_written_once_when_greedy(tmp_path_factory):
