@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from personadrop.data.world.parse import DIMENSION_SLOTS, Reading, parse_text
 from personadrop.data.world.rubric import score
 from personadrop.judges.base import Judge, JudgeRequest
+
+
+@lru_cache(maxsize=1 << 16)
+def _read(text: str) -> Reading:
+    """``parse_text``, remembered: a study judges each reference along every dimension under every
+    condition, and a reply often comes back unchanged under several conditions (a Reading is only read)."""
+    return parse_text(text)
 
 
 def reference_truth(
@@ -30,9 +38,9 @@ def reference_truth(
     for dim in dims:
         phrase = states.get(dim) if states else None
         if phrase:
-            reading = parse_text(phrase)
+            reading = _read(phrase)
         else:
-            whole = whole or parse_text(reference)
+            whole = whole or _read(reference)
             reading = whole
         for slot in DIMENSION_SLOTS[dim]:
             value = reading.single(slot)
@@ -49,7 +57,6 @@ class ExactJudge(Judge):
 
     def score(self, requests: Sequence[JudgeRequest]) -> list[list[float]]:
         out: list[list[float]] = []
-        readings: dict[str, Reading] = {}  # a reply is judged on several dimensions: read it once
         for request in requests:
             self.usage.calls += 1
             truth = reference_truth(request.reference, request.reference_states, request.dimension)
@@ -59,8 +66,5 @@ class ExactJudge(Judge):
                 continue
             ref_words = len(request.reference.split())
             texts = [g or "" for g in request.generations]
-            for text in texts:
-                if text not in readings:
-                    readings[text] = parse_text(text)
-            out.append([score(request.dimension, readings[t], truth, ref_words) for t in texts])
+            out.append([score(request.dimension, _read(t), truth, ref_words) for t in texts])
         return out
