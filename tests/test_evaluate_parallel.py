@@ -11,6 +11,7 @@ from personadrop.evaluate import EvalTask, evaluate
 from personadrop.judges.exact import ExactJudge
 from personadrop.simulators import load_simulator
 from personadrop.train.variant import train_variant
+from personadrop.workers import worker_pool
 
 pytestmark = pytest.mark.slow
 
@@ -41,3 +42,31 @@ def test_two_workers_write_the_rows_and_scores_of_one(tmp_path, capfd):
             for name in ("generations.jsonl", "scores.jsonl")
         }
     assert rows[1] == rows[2]
+
+    # A pool that already served other work (a study trains in it first) serves two evaluations in a row
+    # with the same processes, and writes the rows of one process.
+    other = EvalTask.load(data, split="test", max_examples=20, conditions=["full", "only:interests"])
+    sims = {"sft": load_simulator(run.path, name="sft", batch_size=16)}
+    with worker_pool(2) as pool:
+        assert pool.submit(sum, [1, 2]).result() == 3
+        evaluate(other, sims, ExactJudge(), out=tmp_path / "other", batch_size=24, workers=2, pool=pool)
+        before = set(pool._processes)  # the pool's process ids
+        assert len(before) == 2
+        out = tmp_path / "shared"
+        evaluate(
+            task,
+            {**sims, "bayes": load_simulator("bayes", data=data)},
+            ExactJudge(),
+            out=out,
+            batch_size=24,
+            workers=2,
+            pool=pool,
+        )
+        assert set(pool._processes) == before
+    shared = {
+        name: sorted(
+            json.dumps(json.loads(line), sort_keys=True) for line in (out / name).read_text().splitlines()
+        )
+        for name in ("generations.jsonl", "scores.jsonl")
+    }
+    assert shared == rows[1]

@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -47,9 +47,9 @@ def silence_library_bars() -> None:
     datasets.disable_progress_bars()
 
 
-def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any) -> None:
+def worker_init(threads: int | None = 1) -> None:
     """Initializer of every worker: threads, no Ctrl-C, die with the parent, no library bars (the parent
-    shows progress), then ``setup(*args)``."""
+    shows progress)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     silence_library_bars()
@@ -57,15 +57,12 @@ def worker_init(threads: int | None = 1, setup: Callable[..., None] | None = Non
         import torch
 
         torch.set_num_threads(threads)
-    if setup is not None:
-        setup(*args)
 
 
 @contextmanager
-def worker_pool(
-    processes: int, threads: int | None = 1, setup: Callable[..., None] | None = None, *args: Any
-) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(processes: int, threads: int | None = 1) -> Iterator[ProcessPoolExecutor]:
     """A pool of fresh (spawned) worker processes, each set up by :func:`worker_init`, for the block.
+    Processes start as work arrives, up to ``processes``.
 
     A block that ends normally lets the workers finish and exit; one that fails (Ctrl-C included) stops
     them. A worker that dies raises :class:`WorkerDied` in the block (from the future it was running).
@@ -75,7 +72,7 @@ def worker_pool(
         processes,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=worker_init,
-        initargs=(threads, setup, *args),
+        initargs=(threads,),
     )
     try:
         yield pool

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -89,19 +90,22 @@ def evaluate(
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
     workers: int = 1,
+    pool: Executor | None = None,
 ) -> EvalResults:
     """Generate and judge ``task`` for every simulator; returns the results.
 
     ``out``: an evaluation directory (created, or resumed when it holds the same evaluation; held by this
     process while it runs); None keeps results in memory. ``runs``: what each simulator came from (a run
     directory), recorded in ``out`` beside each simulator's identity. Failed judgements already stored
-    are judged again. ``workers``: processes generation is spread over (the same rows as one process).
+    are judged again. ``workers``: processes generation is spread over (the same rows as one process);
+    ``pool``: worker processes to use for that (a study's, which trained in them), else a pool of its own.
     """
     grid = {
         "batch_size": batch_size,
         "judge_batch_size": judge_batch_size,
         "progress": progress,
         "workers": workers,
+        "pool": pool,
     }
     if out is None:
         store = ResultsStore(None)
@@ -154,7 +158,7 @@ def _evaluate_launched(
     from personadrop.evaluate.runner import judge_missing
     from personadrop.files import exclusive
 
-    grid = {**grid, "workers": 1}
+    grid = {**grid, "workers": 1, "pool": None}
     with ExitStack() as held:
         if is_main():
             held.enter_context(exclusive(out, "evaluation"))

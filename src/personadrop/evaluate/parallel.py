@@ -5,11 +5,20 @@ always generated whole by one simulator call: batched generation, whose numerics
 then writes the same replies whichever process runs the chunk, or whether a resumed run redoes it. Workers
 load each simulator once (from its ``source``) and send rows back; the parent alone writes the store, so
 a killed worker loses only the chunk in flight and nothing is stored twice.
+
+The workers may be a pool that already served another stage (a study trains in the same processes): the
+task reaches them through a file, read once per worker, rather than through the pool's set-up.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
+import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from personadrop.evaluate.runner import generate_chunk, grid_chunks
@@ -20,14 +29,17 @@ from personadrop.models.base import Simulator
 _WORKER: dict[str, Any] = {}  # per worker process: the task, its chunks, simulators loaded so far
 
 
-def _setup(task: EvalTask, batch_size: int) -> None:
-    _WORKER.update(task=task, chunks=grid_chunks(task, batch_size), simulators={})
+def _generate(job: tuple[str, str, str, dict[str, Any], int]) -> tuple[str, list[Generation]]:
+    import torch
 
-
-def _generate(job: tuple[str, dict[str, Any], int]) -> tuple[str, list[Generation]]:
     from personadrop.simulators import reload_simulator
 
-    name, source, index = job
+    key, task_file, name, source, index = job
+    if _WORKER.get("key") != key:  # this evaluation's first chunk in this process
+        task, batch_size = pickle.loads(Path(task_file).read_bytes())
+        _WORKER.clear()
+        _WORKER.update(key=key, task=task, chunks=grid_chunks(task, batch_size), simulators={})
+    torch.set_num_threads(1)  # a process that trained before may have had more
     simulators = _WORKER["simulators"]
     if name not in simulators:
         simulators[name] = reload_simulator(source)
@@ -42,17 +54,28 @@ def generate_in_workers(
     workers: int,
     batch_size: int,
     advance: Callable[[str, int], None],
+    pool: Executor | None = None,
 ) -> int:
     """Generate the chunks ``jobs`` names ((variant, simulator, chunk index)) in ``workers`` processes of
-    one torch thread each; returns how many rows were written. ``advance(variant, rows)`` reports progress."""
+    one torch thread each (those of ``pool`` when given); returns how many rows were written.
+    ``advance(variant, rows)`` reports progress."""
     from concurrent.futures import as_completed
 
     from personadrop.workers import worker_pool
 
     written = 0
-    with worker_pool(workers, 1, _setup, task, batch_size) as pool:
+    with ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(worker_pool(workers, 1))
+        shared = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="personadrop-eval-")))
+        task_file = shared / "task.pickle"
+        task_file.write_bytes(pickle.dumps((task, batch_size)))
+        key = uuid.uuid4().hex
         # In order, so each worker tends to stay with one simulator (loaded once per worker).
-        futures = [pool.submit(_generate, (name, sim.source, index)) for name, sim, index in jobs]
+        futures = [
+            pool.submit(_generate, (key, str(task_file), name, sim.source, index))
+            for name, sim, index in jobs
+        ]
         for future in as_completed(futures):
             name, rows = future.result()
             store.add_generations(rows)

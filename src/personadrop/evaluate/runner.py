@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -109,13 +110,15 @@ def run_grid(
     progress: bool = True,
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
+    pool: Executor | None = None,
 ) -> GridWork:
     """Generate and judge whatever the store does not hold yet (failed judgements are tried again).
 
     ``simulators`` maps the names results are stored under to simulators; each answers its own
     ``inference_task``. ``batch_size`` items go to a simulator at a time (it may split them further).
     ``workers`` > 1 spreads the generation of heavy simulators (that know their ``source``) over that many
-    one-thread processes, with the same rows as one process; judging stays in this process.
+    one-thread processes (``pool``'s, when given), with the same rows as one process; judging stays in
+    this process.
     ``shard`` (index, count): generate only every count-th chunk, from index on (one process of a launched
     evaluation); with ``judge`` None nothing is judged.
     """
@@ -154,6 +157,7 @@ def run_grid(
                 workers=min(workers, len(spread)),
                 batch_size=batch_size,
                 advance=lambda name, n: bar.advance(bars[name], n),
+                pool=pool,
             )
         if judge is not None:
             work.judged = judge_missing(

@@ -17,6 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from personadrop.study.scheduler import TrainJob, train_all
 from personadrop.train.config import TrainConfig
 from personadrop.train.run import RunDir
 from personadrop.variants import VARIANTS
+from personadrop.workers import worker_pool
 
 
 class Study:
@@ -72,16 +74,24 @@ class Study:
                 self._stage("data", self.data.prepare, did_work=not self.data.ready)
                 task = self._task()  # a missing split or a bad row fails here, before any training
                 self._write_config()
-                runs = train_all(
-                    self._jobs(),
-                    workers=self._training_workers(),
-                    console=self.console,
-                    progress=self.progress,
-                    record=self._record,
-                )
-                results = self._stage(
-                    "evaluate", lambda: self._evaluate(task, runs, judge), did_work=lambda r: r.work.any
-                )
+                train_workers, eval_workers = self._training_workers(), self._evaluation_workers()
+                # One pool for both stages: evaluation runs in the processes that trained (already
+                # started, libraries imported). Processes start on first use, so a resumed study whose
+                # runs are done starts none for training.
+                with worker_pool(max(train_workers, eval_workers), threads=1) as pool:
+                    runs = train_all(
+                        self._jobs(),
+                        workers=train_workers,
+                        console=self.console,
+                        progress=self.progress,
+                        record=self._record,
+                        pool=pool,
+                    )
+                    results = self._stage(
+                        "evaluate",
+                        lambda: self._evaluate(task, runs, judge, eval_workers, pool),
+                        did_work=lambda r: r.work.any,
+                    )
             finally:
                 judge.close()
             summary = self._stage("report", self._report)
@@ -251,7 +261,9 @@ class Study:
             on_bad_row=self.cfg.data.on_bad_row,
         )
 
-    def _evaluate(self, task: Any, runs: dict[str, Path], judge: Any) -> Any:
+    def _evaluate(
+        self, task: Any, runs: dict[str, Path], judge: Any, workers: int, pool: Executor | None
+    ) -> Any:
         from personadrop.evaluate import evaluate
         from personadrop.simulators import load_simulator
 
@@ -282,7 +294,8 @@ class Study:
             runs=records,
             progress=self.progress,
             judge_batch_size=self.cfg.evaluation.judge_batch_size,
-            workers=self._evaluation_workers(),
+            workers=workers,
+            pool=pool,
         )
 
     def _report(self) -> dict[str, Any]:

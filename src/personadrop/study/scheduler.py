@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,23 +46,22 @@ class TrainJob:
         from personadrop.judges import make_judge
         from personadrop.train.variant import train_variant
 
-        if self.quiet:
-            _log_to(Path(self.out_dir) / "train.log")
-        judge = make_judge(self.judge, **{"cache_dir": self.judge_cache, **self.judge_options})
-        try:
-            run = train_variant(
-                self.method,
-                self.data,
-                self.out_dir,
-                config=self.config,
-                profile=self.config.profile,
-                judge=judge,
-                warm_start=warm_start_dir,
-                name=self.variant,
-                on_bad_row=self.on_bad_row,
-            )
-        finally:
-            judge.close()
+        with _output_to(Path(self.out_dir) / "train.log") if self.quiet else nullcontext():
+            judge = make_judge(self.judge, **{"cache_dir": self.judge_cache, **self.judge_options})
+            try:
+                run = train_variant(
+                    self.method,
+                    self.data,
+                    self.out_dir,
+                    config=self.config,
+                    profile=self.config.profile,
+                    judge=judge,
+                    warm_start=warm_start_dir,
+                    name=self.variant,
+                    on_bad_row=self.on_bad_row,
+                )
+            finally:
+                judge.close()
         return str(run.path)
 
 
@@ -72,10 +72,12 @@ def train_all(
     console: Console,
     progress: bool,
     record: Callable[[str, float], None],
+    pool: Executor | None = None,
 ) -> dict[str, Path]:
     """Train every job (finished runs are only checked and skipped); returns run directories by variant.
 
-    ``record(stage, seconds)`` is called as each run finishes.
+    ``workers`` > 1 trains that many runs at a time in worker processes (``pool``'s, when given: a study
+    evaluates in the same processes afterwards). ``record(stage, seconds)`` is called as each run finishes.
     """
     runs: dict[str, Path] = {}
     parallel = []
@@ -87,7 +89,7 @@ def train_all(
         else:
             parallel.append(job)
     if parallel:
-        _in_workers(parallel, runs, workers, console, progress, record)
+        _in_workers(parallel, runs, workers, console, progress, record, pool)
     return runs
 
 
@@ -111,6 +113,7 @@ def _in_workers(
     console: Console,
     progress: bool,
     record: Callable[[str, float], None],
+    pool: Executor | None,
 ) -> None:
     threads = max(1, (os.cpu_count() or 2) // workers)
     pending = sorted(jobs, key=lambda j: j.method != "humanlm")  # the longest runs first
@@ -126,7 +129,7 @@ def _in_workers(
         disable=not progress,
     )
     # Each run sets its own threads; a failure or Ctrl-C stops the runs still training.
-    with worker_pool(workers, threads=None) as pool, bars:
+    with nullcontext(pool) if pool is not None else worker_pool(workers, threads=None) as pool, bars:
         while pending or running:
             for job in list(pending):
                 if len(running) < workers and (job.warm_start is None or job.warm_start in runs):
@@ -166,14 +169,29 @@ def _in_workers(
     record("train (all, parallel)", time.perf_counter() - start_all)
 
 
-def _log_to(path: Path) -> None:
-    """Send this process's stdout and stderr (Python's and the C library's) to ``path``."""
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (Python's and the C library's) to ``path`` for the block; the
+    process's own come back after it (a worker goes on to other work)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    streams = sys.stdout, sys.stderr
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    # Streams on the descriptors themselves: what a library bound to them writes follows the descriptors.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - owns no descriptor
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        sys.stdout, sys.stderr = streams
