@@ -129,6 +129,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
         train_variant("sft", train, tmp_path / "run", profile="quick", config=settings)
     run = RunDir(tmp_path / "run")
     assert not run.done and run.last_checkpoint("sft").endswith("checkpoint-3")
+    # A checkpoint cut off mid-save (the state file is written last) is passed over, and rewritten.
+    partial = run.stage_dir("sft") / "checkpoint-6"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"\0" * 64)
+    assert run.last_checkpoint("sft").endswith("checkpoint-3")
 
     monkeypatch.setattr(variant_mod, "curves_callback", real_callback)
     run = train_variant("sft", train, tmp_path / "run", profile="quick", config=settings)

@@ -125,10 +125,30 @@ class RunDir:
         return (self.stage_final(stage) / "config.json").exists()
 
     def last_checkpoint(self, stage: str) -> str | None:
-        from transformers.trainer_utils import get_last_checkpoint
+        """The stage's newest complete ``checkpoint-N``, or None.
+
+        The trainer writes ``trainer_state.json`` last, so a checkpoint whose state file is missing or
+        unreadable was cut off while being saved (a kill mid-save): it is passed over, and the trainer
+        writes that step's checkpoint again when it gets there.
+        """
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        def step(ckpt: Path) -> int:
+            tail = ckpt.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+            return int(tail) if tail.isdigit() else -1
 
         d = self.stage_dir(stage)
-        return get_last_checkpoint(str(d)) if d.is_dir() else None
+        if not d.is_dir():
+            return None
+        for ckpt in sorted(d.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=step, reverse=True):
+            if step(ckpt) < 0 or not ckpt.is_dir():
+                continue
+            try:
+                json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            return str(ckpt)
+        return None
 
     # ------------------------------------------------------------------ writing
     def check_matches(self, config: TrainConfig, fingerprint: dict[str, Any]) -> None:
