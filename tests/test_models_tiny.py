@@ -65,7 +65,7 @@ def test_presets_build_models_of_the_documented_shape(tokenizer):
 
 
 def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_posts(
-    tmp_path_factory, aita_posts
+    tmp_path_factory, aita_posts, monkeypatch
 ):
     run = sft_run(tmp_path_factory.getbasetemp())
     _, test = world()
@@ -84,8 +84,22 @@ def test_a_trained_checkpoint_reloads_and_generates_deterministically_on_real_po
     for chunk in (0, 5):  # whole prompts at once, and prompts read 5 tokens at a time (CPU default: 64)
         sim.decoding = Decoding(**{**sim.decoding.model_dump(), "cache": "static", "prefill_chunk": chunk})
         assert sim.generate(items) == first
-    # On a CPU attention reads only the cache slots written so far; SDPA over the whole cache agrees.
+    # On a CPU attention reads only the cache slots written so far (a static cache is as long as prompt
+    # plus budget from the start: without the cut, every step of a batch reads one key length);
+    # SDPA over the whole cache agrees.
     assert sim.model.config._attn_implementation == WRITTEN_KEYS
+    import transformers.integrations.sdpa_attention as sdpa
+
+    key_lengths: set[int] = set()
+    forward = sdpa.sdpa_attention_forward
+
+    def recording(module, query, key, *args, **kwargs):
+        key_lengths.add(key.shape[-2])
+        return forward(module, query, key, *args, **kwargs)
+
+    monkeypatch.setattr(sdpa, "sdpa_attention_forward", recording)
+    assert sim.generate(items) == first and len(key_lengths) > 10
+    monkeypatch.undo()
     sim.model.set_attn_implementation("sdpa")
     assert sim.generate(items) == first
 

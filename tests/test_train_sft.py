@@ -133,7 +133,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     partial = run.stage_dir("sft") / "checkpoint-6"
     partial.mkdir()
     (partial / "model.safetensors").write_bytes(b"\0" * 64)
-    assert run.last_checkpoint("sft").endswith("checkpoint-3")
+    assert run.last_checkpoint("sft").endswith("checkpoint-3") and not partial.exists()
 
     monkeypatch.setattr(variant_mod, "curves_callback", real_callback)
     run = train_variant("sft", train, tmp_path / "run", profile="quick", config=settings)

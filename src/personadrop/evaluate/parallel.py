@@ -76,9 +76,13 @@ def generate_in_workers(
             pool.submit(_generate, (key, str(task_file), name, sim.source, index))
             for name, sim, index in jobs
         ]
-        for future in as_completed(futures):
-            name, rows = future.result()
-            store.add_generations(rows)
-            written += len(rows)
-            advance(name, len(rows))
+        try:
+            for future in as_completed(futures):
+                name, rows = future.result()
+                store.add_generations(rows)
+                written += len(rows)
+                advance(name, len(rows))
+        finally:  # on a failure, work not yet started is dropped (a borrowed pool goes on to other work)
+            for future in futures:
+                future.cancel()
     return written

@@ -109,9 +109,9 @@ def attention_over_written_keys(module, query, key, value, attention_mask, **kwa
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[-1] == key.shape[-2]:
-        newest = attention_mask[:, :, -1, :]  # the last query sees every slot any query of the step sees
-        seen = newest if newest.dtype == torch.bool else newest == 0
-        slots = seen.any(dim=0).any(dim=0).nonzero()
+        # Slots some query of the step sees (any row, any query: also right for masks that are not causal).
+        seen = attention_mask if attention_mask.dtype == torch.bool else attention_mask == 0
+        slots = seen.flatten(0, 2).any(dim=0).nonzero()
         used = int(slots[-1]) + 1 if len(slots) else key.shape[-2]
         if used < key.shape[-2]:
             key, value, attention_mask = key[:, :, :used], value[:, :, :used], attention_mask[..., :used]

@@ -128,14 +128,14 @@ class RunDir:
         """The stage's newest complete ``checkpoint-N``, or None.
 
         The trainer writes ``trainer_state.json`` last, so a checkpoint whose state file is missing or
-        unreadable was cut off while being saved (a kill mid-save): it is passed over, and the trainer
-        writes that step's checkpoint again when it gets there.
+        unreadable was cut off while being saved (a kill mid-save): it is passed over and, by the writing
+        process, removed; the trainer writes that step's checkpoint again when it gets there.
         """
         from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
         def step(ckpt: Path) -> int:
             tail = ckpt.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
-            return int(tail) if tail.isdigit() else -1
+            return int(tail) if tail.isdecimal() else -1
 
         d = self.stage_dir(stage)
         if not d.is_dir():
@@ -146,6 +146,8 @@ class RunDir:
             try:
                 json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
+                if self.writes:  # else the trainer's rotation, which goes by step number, could keep it
+                    shutil.rmtree(ckpt, ignore_errors=True)
                 continue
             return str(ckpt)
         return None
