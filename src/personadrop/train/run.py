@@ -133,16 +133,13 @@ class RunDir:
         """
         from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-        def step(ckpt: Path) -> int:
-            tail = ckpt.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
-            return int(tail) if tail.isdecimal() else -1
-
         d = self.stage_dir(stage)
-        if not d.is_dir():
-            return None
-        for ckpt in sorted(d.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=step, reverse=True):
-            if step(ckpt) < 0 or not ckpt.is_dir():
-                continue
+        steps: dict[Path, int] = {}
+        for ckpt in d.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if d.is_dir() else ():
+            tail = ckpt.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+            if tail.isdecimal() and ckpt.is_dir():
+                steps[ckpt] = int(tail)
+        for ckpt in sorted(steps, key=steps.__getitem__, reverse=True):
             try:
                 json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
