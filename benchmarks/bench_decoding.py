@@ -39,7 +39,7 @@ def main() -> None:
     import torch
 
     from personadrop.evaluate import EvalTask
-    from personadrop.evaluate.runner import generate_chunk, grid_chunks
+    from personadrop.evaluate.grid import generate_chunk, grid_chunks
     from personadrop.simulators import load_simulator
 
     torch.set_num_threads(1)  # as one evaluation worker

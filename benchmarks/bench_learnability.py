@@ -110,7 +110,7 @@ def main() -> None:
         args.method, args.data, args.out / "run", profile="default", progress=False, config=config
     )
     wall = time.perf_counter() - t0
-    stages = run.meta.get("stages", {})
+    stages = run.record.model_dump(mode="json")["stages"]
     result: dict[str, object] = {
         "config": config,
         "preset": preset,

@@ -20,7 +20,7 @@ import openai
 
 from personadrop.data.humanual import load_examples
 from personadrop.serve import Served, create_app, running
-from personadrop.simulators import load_simulator, simulator_name
+from personadrop.simulators import describe_simulator, load_simulator
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--window-ms", type=float, default=10.0)
     args = ap.parse_args()
 
-    name = simulator_name(args.model)
+    name = describe_simulator(args.model)[0]
     served = Served(
         {name: load_simulator(args.model, data=args.data, name=name)}, window=args.window_ms / 1000
     )

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from personadrop.data.humanual import load_examples
+from personadrop.dropout import parse_condition
 from personadrop.evaluate.checks import heldout_alignment
 from personadrop.judges import make_judge
 from personadrop.simulators import load_simulator
@@ -70,7 +71,7 @@ def main() -> None:
             config=json.loads(args.config),
         )
         wall = time.perf_counter() - t0
-        meta = run.meta
+        meta = run.record.model_dump(mode="json")
         row = {
             "train_seconds": meta.get("train_seconds"),
             "wall_seconds": round(wall, 1),
@@ -79,7 +80,7 @@ def main() -> None:
         sim = load_simulator(run.path, batch_size=args.batch_size)
         for condition in CONDITIONS:
             t1 = time.perf_counter()
-            score = heldout_alignment(sim, test, judge, condition)
+            score = heldout_alignment(sim, test, judge, parse_condition(condition))
             seconds = time.perf_counter() - t1
             row[condition] = round(score.mean, 4)
             row[f"{condition}/parsed"] = round(score.parsed_share, 3)
@@ -90,7 +91,9 @@ def main() -> None:
         from personadrop.models.bayes import BayesSimulator
 
         bayes = BayesSimulator.from_data_dir(data)
-        results["bayes"] = {c: round(heldout_alignment(bayes, test, judge, c).mean, 4) for c in CONDITIONS}
+        results["bayes"] = {
+            c: round(heldout_alignment(bayes, test, judge, parse_condition(c)).mean, 4) for c in CONDITIONS
+        }
         print("bayes", json.dumps(results["bayes"]))
     except Exception as err:  # the ceiling is context, not the point of this benchmark
         print("bayes ceiling unavailable:", err)

@@ -24,6 +24,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Under pytest-xdist every worker is one process among several on the machine's cores: one math thread each
+# (and in the processes a test starts), or two workers' thread pools fight over two cores and a test that
+# takes 4 s takes 35.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 
 def humanual_persona(**overrides: object) -> dict:
     persona = {

@@ -85,7 +85,9 @@ def test_render_with_a_model_shows_its_template_budget_and_answer_prefix(tmp_pat
     tokenizer = build_tokenizer(corpus_texts([example_from_row(r) for r in rows]), vocab_size=400)
     run = tmp_path / "run"
     tokenizer.save_pretrained(run / "model")
-    (run / "run.json").write_text(json.dumps({"status": "done", "max_prompt_tokens": 320}))
+    (run / "run.json").write_text(
+        json.dumps({"status": "done", "variant": "sft", "method": "sft", "max_prompt_tokens": 320})
+    )
     run_main("data", "render", str(path), "--model", str(run), "--task", "stance", "-c", "only:values")
     text = capsys.readouterr().out
     assert "<|system|>" in text and "<|assistant|>\n<stance>" in text  # the template, then the answer prefix

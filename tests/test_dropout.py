@@ -183,7 +183,7 @@ def test_text_personas_pass_through_all_but_none():
 @pytest.mark.parametrize(
     "name",
     [
-        *DEFAULT_CONDITIONS,
+        *(c.name for c in DEFAULT_CONDITIONS),
         "drop:demographics",
         "fields:0.6",
         "fields:0.6/fixed",
@@ -236,7 +236,13 @@ field_items = st.lists(st.text(alphabet="abcdef xyz", min_size=1, max_size=8).fi
 @given(
     fields=st.fixed_dictionaries({name: field_items for name in FIELD_NAMES[1:]}),
     condition=st.sampled_from(
-        [*DEFAULT_CONDITIONS, "fields:0.6", "fields:0.3/fixed", "drop:values", "only:values,items:0.5"]
+        [
+            *(c.name for c in DEFAULT_CONDITIONS),
+            "fields:0.6",
+            "fields:0.3/fixed",
+            "drop:values",
+            "only:values,items:0.5",
+        ]
     ),
     seed=st.integers(0, 2**31),
     example_id=st.text(max_size=12),

@@ -9,9 +9,9 @@ import pytest
 
 from personadrop.data.rows import example_from_row
 from personadrop.dropout import parse_conditions
-from personadrop.evaluate.metrics import summarize
 from personadrop.evaluate.runner import plan_grid, run_grid
 from personadrop.evaluate.store import ResultsStore
+from personadrop.evaluate.summary import summarize
 from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import JudgeRequest
 from personadrop.models.base import SimulationItem, Simulator
@@ -132,8 +132,9 @@ def test_killed_run_resumes_without_losing_or_rejudging_rows(tmp_path, examples)
     resumed = {(s.key, json.dumps(s.scores, sort_keys=True)) for s in ResultsStore(killed_dir).score_rows()}
     assert whole == resumed
     by_id = {e.id: e.unseen_user for e in examples}
-    assert summarize(ResultsStore(killed_dir).score_rows(), by_id) == summarize(
-        ResultsStore(reference_dir).score_rows(), by_id
+    assert (
+        summarize(ResultsStore(killed_dir).score_rows(), by_id, CONDITIONS).to_json()
+        == summarize(ResultsStore(reference_dir).score_rows(), by_id, CONDITIONS).to_json()
     )
 
 
@@ -151,8 +152,8 @@ def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path,
     assert all(e not in {g for _, _, g in judge.judged} for e in broken)
     failed = [e for e in (examples[0].id, examples[1].id) if e not in broken]
     assert all(math.isnan(rows[e]) for e in failed)
-    summary = summarize(store.score_rows(), {e.id: e.unseen_user for e in examples})
-    assert summary["scores"]["h"]["full"]["n"] == 24 - len(failed)
+    summary = summarize(store.score_rows(), {e.id: e.unseen_user for e in examples}, CONDITIONS)
+    assert summary.scores["h"]["full"].n == 24 - len(failed)
     # NaN is persisted as null and read back as NaN
     reread = ResultsStore(tmp_path)
     assert all(math.isnan(reread.scores[("h", "full", e, "overlap")].scores["response"]) for e in failed)
@@ -161,7 +162,7 @@ def test_unparsable_replies_score_zero_and_judge_failures_stay_missing(tmp_path,
 
     from personadrop.report.writer import _unreadable
 
-    assert _unreadable([SimpleNamespace(store=reread)]) == {"h": {"full": round(len(broken) / 24, 4)}}
+    assert _unreadable([SimpleNamespace(store=reread)], {}) == {"h": {"full": round(len(broken) / 24, 4)}}
 
 
 def test_simulator_returning_wrong_count_is_an_error(tmp_path, examples):

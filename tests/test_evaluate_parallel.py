@@ -7,6 +7,7 @@ import json
 import pytest
 
 from personadrop.data.world import generate_world, world_config, write_world
+from personadrop.dropout import parse_conditions
 from personadrop.evaluate import EvalTask, evaluate
 from personadrop.judges.exact import ExactJudge
 from personadrop.simulators import load_simulator
@@ -21,7 +22,7 @@ def test_two_workers_write_the_rows_and_scores_of_one(tmp_path, capfd):
     write_world(generate_world(world_config(seed=4, users=40, posts=120)), data)
     run = train_variant("sft", data, tmp_path / "run", profile="quick", progress=False)
     task = EvalTask.load(
-        data, split="test", max_examples=40, conditions=["full", "none", "only:values", "items:0.5"]
+        data, split="test", max_examples=40, conditions=parse_conditions("full none only:values items:0.5")
     )
     rows = {}
     for workers in (1, 2):
@@ -45,7 +46,8 @@ def test_two_workers_write_the_rows_and_scores_of_one(tmp_path, capfd):
 
     # A pool that already served other work (a study trains in it first) serves two evaluations in a row
     # with the same processes, and writes the rows of one process.
-    other = EvalTask.load(data, split="test", max_examples=20, conditions=["full", "only:interests"])
+    conditions = parse_conditions("full only:interests")
+    other = EvalTask.load(data, split="test", max_examples=20, conditions=conditions)
     sims = {"sft": load_simulator(run.path, name="sft", batch_size=16)}
     with worker_pool(2) as pool:
         assert pool.submit(sum, [1, 2]).result() == 3

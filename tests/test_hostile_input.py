@@ -239,8 +239,8 @@ def test_a_study_directory_held_by_another_process_is_refused(tmp_path, cli):
 # --------------------------------------------------------------------------- 4. one model per variant name
 def test_an_evaluation_directory_refuses_another_model_under_the_same_name(tmp_path, cli, small_world_dir):
     runs = []
-    for seed in (0, 1):
-        run = tmp_path / f"sft-seed{seed}"
+    for copy, seed in enumerate((0, 0)):  # two runs of the same variant and seed: the same stored name
+        run = tmp_path / f"sft-{copy}"
         code, _, err = cli(
             "train",
             "--method",
@@ -272,7 +272,7 @@ def test_an_evaluation_directory_refuses_another_model_under_the_same_name(tmp_p
     )
     assert cli("evaluate", "--model", runs[0], *args)[0] == 0
     line = one_line_error(*cli("evaluate", "--model", runs[1], *args)[::2])
-    assert "another model under the name 'sft'" in line
+    assert "another model under the name 'sft/seed-0'" in line
     assert cli("evaluate", "--model", runs[0], *args)[0] == 0  # the same run resumes
 
 

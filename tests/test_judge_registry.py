@@ -17,7 +17,7 @@ def test_llm_specs_resolve_backend_model_and_base_url():
     assert isinstance(j, LLMJudge) and j.name == "anthropic:claude-haiku-4-5" and j.base_url is None
     assert make_judge("anthropic", cache=False).model == "claude-haiku-4-5"
     o = make_judge("openai:qwen3:8b@http://localhost:11434/v1", cache=False, concurrency=2)
-    assert (o.backend, o.model, o.base_url, o.concurrency) == (
+    assert (o.backend, o.model, o.base_url, o.settings.concurrency) == (
         "openai",
         "qwen3:8b",
         "http://localhost:11434/v1",

@@ -8,11 +8,13 @@ import json
 import pytest
 
 from personadrop.data.rows import example_from_row
-from personadrop.dropout import DEFAULT_CONDITIONS, parse_conditions
+from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import DataError
-from personadrop.evaluate.directory import EvaluationDir
+from personadrop.evaluate.directory import EvaluationDir, EvaluationMeta
 from personadrop.evaluate.runner import run_grid
+from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.task import EvalTask
+from personadrop.models.base import SimulatorRecord
 from personadrop.report.writer import write_report
 
 from conftest import humanual_row
@@ -29,16 +31,16 @@ VARIANTS = {
 
 
 def evaluate(path, examples, variants=VARIANTS, judge=None):
-    conditions = parse_conditions(list(DEFAULT_CONDITIONS))
-    meta = {
-        "data": "handmade",
-        "split": "test",
-        "seed": 0,
-        "judge": "overlap",
-        "dimensions": ["response", "stance"],
-        "conditions": [c.name for c in conditions],
-        "variants": {v: {"task": "response"} for v in variants},
-    }
+    conditions = list(DEFAULT_CONDITIONS)
+    meta = EvaluationMeta(
+        data="handmade",
+        split="test",
+        seed=0,
+        judge="overlap",
+        dimensions=["response", "stance"],
+        conditions=conditions,
+        variants={v: SimulatorRecord(task="response") for v in variants},
+    )
     ev = EvaluationDir.create(path, meta, examples)
     judge = judge or OverlapJudge()
     task = EvalTask(tuple(examples), tuple(conditions), 0, ("response", "stance"))
@@ -80,7 +82,8 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
     assert set(on_disk["by_user"]) == {"seen", "unseen"}
     assert on_disk["by_user"]["unseen"]["sft"]["full"]["n"] == 12
     assert on_disk["ceiling"]["full"] == pytest.approx(on_disk["scores"]["bayes"]["full"]["mean"], abs=1e-6)
-    assert on_disk == json.loads(json.dumps(summary, default=lambda x: None).replace("NaN", "null"))
+    assert on_disk == json.loads(summary.to_json())
+    assert Summary.model_validate(on_disk) == summary  # read back, the same object
 
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -94,12 +97,14 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
         "fig3_single_field_all_variants.png",
         "fig4_retention_by_field.png",
         "fig5_item_dropout.png",
+        "fig6_persona_use.png",
     ]
     report = (out / "report.md").read_text()
     for needle in (
         "## Headline",
-        "## Against the seed's claims",
-        "+16%",
+        "### Verdicts on the seed's claims",
+        "| GRPO + FD over GRPO (full persona) | +16% |",
+        "Persona use",
         "HumanLM + FD",
         "figures/fig5_item_dropout.png",
     ):
@@ -120,12 +125,12 @@ def test_report_refuses_mixed_judges_and_duplicate_variants(tmp_path, examples):
 
 
 def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_blind_ceiling():
-    from personadrop.report.writer import cautions
+    from personadrop.report.markdown import cautions
 
     def est(mean, half=0.02):
         return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": 300}
 
-    summary = {
+    raw = {
         "scores": {
             "sft": {"full": est(0.20)},
             "grpo": {"full": est(0.39)},
@@ -139,22 +144,21 @@ def test_cautions_flag_variants_that_ignore_the_persona_or_stay_below_a_persona_
             "bayes": {"none": est(0.55)},
         },
     }
-    ignores, weak = cautions(summary)
-    assert ignores.startswith(
-        "GRPO score as well with no persona"
-    )  # its none-retention interval reaches 100%
+    ignores, weak = cautions(Summary.model_validate(raw))
+    # GRPO's none-retention interval reaches 100%
+    assert ignores.startswith("GRPO score as well with no persona")
     assert weak.startswith("SFT score below 0.410")  # grpo's interval reaches 0.41: not flagged
-    summary["scores"]["sft"]["full"] = est(0.45)
-    summary["retention_ci"]["grpo"]["none"] = est(0.80)
-    assert cautions(summary) == []
+    raw["scores"]["sft"]["full"] = est(0.45)
+    raw["retention_ci"]["grpo"]["none"] = est(0.80)
+    assert cautions(Summary.model_validate(raw)) == []
     # Outputs with no readable reply (scored 0) are flagged from 5% of a condition's outputs on.
-    summary["unreadable"] = {"humanlm": {"none": 0.62, "items:0.5": 0.2}, "sft": {"full": 0.04}}
-    (unreadable,) = cautions(summary)
+    raw["unreadable"] = {"humanlm": {"none": 0.62, "items:0.5": 0.2}, "sft": {"full": 0.04}}
+    (unreadable,) = cautions(Summary.model_validate(raw))
     assert unreadable.startswith("HumanLM wrote no readable reply in 62% of its outputs under `none`")
-    del summary["unreadable"]
-    del summary["scores"]["bayes"]  # real data: no ceiling to compare with
-    summary["scores"]["sft"]["full"] = est(0.01)
-    assert cautions(summary) == []
+    del raw["unreadable"]
+    del raw["scores"]["bayes"]  # real data: no ceiling to compare with
+    raw["scores"]["sft"]["full"] = est(0.01)
+    assert cautions(Summary.model_validate(raw)) == []
 
 
 def test_score_figures_draw_the_persona_blind_level(tmp_path, examples):
@@ -166,7 +170,7 @@ def test_score_figures_draw_the_persona_blind_level(tmp_path, examples):
 
     evaluate(tmp_path / "eval", examples)
     summary = write_report([tmp_path / "eval"], tmp_path / "report", resamples=100)
-    blind = summary["scores"]["bayes"]["none"]["mean"]
+    blind = summary.scores["bayes"]["none"].mean
 
     def levels(fig):
         return [
@@ -187,7 +191,8 @@ def test_score_figures_draw_the_persona_blind_level(tmp_path, examples):
         plt.close(fig)
         assert found and all(y == pytest.approx(blind) for y in found), draw.__name__
 
-    no_ceiling = {**summary, "scores": {k: v for k, v in summary["scores"].items() if k != "bayes"}}
+    scores = {k: v for k, v in summary.scores.items() if k != "bayes"}
+    no_ceiling = summary.model_copy(update={"scores": scores})
     fig = figures.fig_single_field_all(no_ceiling)
     assert levels(fig) == []
     plt.close(fig)

@@ -156,5 +156,5 @@ def test_the_prompted_baseline_is_evaluated_under_every_condition(cache, tmp_pat
         evaluation={"conditions": ["full", "none", "only:values", "items:0.5"]},
     )
     summary = Study(cfg, tmp_path / "study", progress=False).run()
-    assert set(summary["scores"]["prompted"]) >= {"full", "none", "only:values", "items:0.5"}
-    assert all(e["n"] == 3 for c, e in summary["scores"]["prompted"].items() if c != "only:*")
+    assert set(summary.scores["prompted"]) >= {"full", "none", "only:values", "items:0.5"}
+    assert all(e.n == 3 for c, e in summary.scores["prompted"].items() if c != "only:*")

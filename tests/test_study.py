@@ -47,7 +47,7 @@ def test_quick_study_writes_a_complete_report(quick_study):
     variants = ["sft", "grpo", "grpo+fd", "humanlm", "humanlm+fd", "bayes"]
     assert sorted(summary["scores"]) == sorted(variants)
     for v in variants:
-        assert set(DEFAULT_CONDITIONS) <= set(summary["scores"][v])
+        assert {c.name for c in DEFAULT_CONDITIONS} <= set(summary["scores"][v])
         if summary["scores"][v]["full"]["mean"] > 0:
             assert summary["retention"][v]["full"] == pytest.approx(1.0)
         else:  # a quick run's models may score 0 everywhere: retention is undefined, not 0 or 1
@@ -75,13 +75,17 @@ def test_quick_study_writes_a_complete_report(quick_study):
         "cost_usd",
     }
     assert summary["judge"]["name"] == "exact" and summary["judge"]["failures"] == 0
-    assert set(summary["ceiling"]) >= set(DEFAULT_CONDITIONS)
+    assert set(summary["ceiling"]) >= {c.name for c in DEFAULT_CONDITIONS}
     assert set(summary["by_user"]) == {"seen", "unseen"}
     # The ceiling is the ceiling: no trained variant beats it on unseen users beyond the CI.
     unseen = summary["by_user"]["unseen"]
     for v in variants[:-1]:
         assert unseen[v]["full"]["ci_low"] <= unseen["bayes"]["full"]["ci_high"]
-    assert len(list((report / "figures").glob("fig*.png"))) == 5
+    assert len(list((report / "figures").glob("fig*.png"))) == 6
+    assert summary["seeds"] == {v: [0] for v in variants[:-1]}  # one training seed: the study's
+    assert {v["claim"] for v in summary["verdicts"]} and all(
+        v["verdict"] in ("reproduced", "refuted", "inconclusive") for v in summary["verdicts"]
+    )
     assert (report / "results.csv").stat().st_size > 0
     assert "## Headline" in (report / "report.md").read_text()
     timings = json.loads((quick_study / "timings.json").read_text())
@@ -90,12 +94,12 @@ def test_quick_study_writes_a_complete_report(quick_study):
 
 def test_rerunning_a_finished_study_redoes_nothing(quick_study):
     before = {p: p.stat().st_mtime_ns for p in (quick_study / "eval").glob("*.jsonl")}
-    runs_before = {p: p.stat().st_mtime_ns for p in (quick_study / "runs").glob("*/run.json")}
+    runs_before = {p: p.stat().st_mtime_ns for p in (quick_study / "runs").glob("*/*/run.json")}
     timings = json.loads((quick_study / "timings.json").read_text())
     cfg = load_study_config(None, "quick")
     Study(cfg, quick_study, progress=False).run()
     assert {p: p.stat().st_mtime_ns for p in (quick_study / "eval").glob("*.jsonl")} == before
-    assert {p: p.stat().st_mtime_ns for p in (quick_study / "runs").glob("*/run.json")} == runs_before
+    assert {p: p.stat().st_mtime_ns for p in (quick_study / "runs").glob("*/*/run.json")} == runs_before
     after = json.loads((quick_study / "timings.json").read_text())
     # Stages that found their work done keep the times of the run that did it.
     assert {k: v for k, v in after.items() if k != "report"} == {
@@ -110,7 +114,7 @@ def test_a_moved_study_resumes_without_redoing_anything(quick_study, tmp_path):
     timings = json.loads((moved / "timings.json").read_text())
     Study(load_study_config(None, "quick"), moved, progress=False).run()
     assert {p.name: p.stat().st_size for p in (moved / "eval").glob("*.jsonl")} == before
-    assert json.loads((moved / "timings.json").read_text())["train sft"] == timings["train sft"]
+    assert json.loads((moved / "timings.json").read_text())["train sft/seed-0"] == timings["train sft/seed-0"]
 
 
 def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tmp_path):
@@ -178,7 +182,7 @@ def test_ctrl_c_during_training_exits_130_with_one_line_and_stops_the_workers(tm
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("runs/*/train.log")):
+    while time.monotonic() < deadline and proc.poll() is None and not list(out.glob("runs/*/*/train.log")):
         time.sleep(0.1)
     assert proc.poll() is None, "the study ended before training started"
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group

@@ -26,6 +26,7 @@ def test_a_run_trained_in_process_draws_no_bars_when_progress_is_off(tmp_path, c
         assert exit_.code in (0, None)
     job = TrainJob(
         variant="sft",
+        seed=0,
         method="sft",
         data=str(world),
         out_dir=str(tmp_path / "run"),
@@ -42,7 +43,7 @@ def test_a_run_trained_in_process_draws_no_bars_when_progress_is_off(tmp_path, c
         hf_logging.enable_progress_bar()
         datasets.enable_progress_bars()
     printed = "".join(capfd.readouterr())
-    assert RunDir(runs["sft"]).done
+    assert RunDir(runs["sft/seed-0"]).done
     assert "it/s" not in printed and "s/it" not in printed, printed[-500:]
 
 
@@ -56,6 +57,7 @@ def test_a_quiet_run_logs_to_its_run_and_gives_the_process_its_output_back(tmp_p
         assert exit_.code in (0, None)
     job = TrainJob(
         variant="sft",
+        seed=0,
         method="sft",
         data=str(world),
         out_dir=str(tmp_path / "run"),

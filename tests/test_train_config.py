@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from personadrop.dropout import FieldDropout
 from personadrop.errors import ConditionError, ConfigError
 from personadrop.train.config import PROFILES, TrainConfig, resolve_config
+from personadrop.train.methods import get_method
 
 
 def test_layers_apply_in_order_and_unset_options_are_ignored(tmp_path):
@@ -28,7 +30,6 @@ def test_asking_for_epochs_lifts_the_profiles_step_cap():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "dpo"}, "unknown method"),
         ({"method": "sft", "profile": "huge"}, "unknown profile"),
         ({"method": "sft", "field_dropout": 1.5}, "field_dropout"),
         ({"method": "sft", "config": {"sft": {"batch_size": 0}}}, "sft.batch_size"),
@@ -42,15 +43,22 @@ def test_invalid_settings_name_the_setting(kwargs, message):
         resolve_config(method, **kwargs)
 
 
+def test_an_unknown_method_is_named_with_the_registered_ones():
+    with pytest.raises(ConfigError, match="unknown method 'dpo'; methods are sft, grpo, humanlm"):
+        get_method("dpo")
+
+
 def test_config_round_trips_through_json():
     cfg = resolve_config("humanlm", profile="default", field_dropout=0.6)
     assert TrainConfig(**cfg.model_dump(mode="json")) == cfg
 
 
 def test_training_dropout_is_written_as_a_condition():
-    assert resolve_config("sft", field_dropout=0.6).train_condition == "fields:0.6"
+    assert resolve_config("sft", field_dropout=0.6).train_condition == FieldDropout(0.6)
     cfg = resolve_config("sft", train_condition="only:values,items:0.5")
-    assert cfg.train_condition == "only:values,items:0.5" and cfg.policy.name == "only:values,items:0.5"
-    assert resolve_config("sft").policy.is_full
+    assert cfg.train_condition.name == "only:values,items:0.5"
+    assert cfg.model_dump(mode="json")["train_condition"] == "only:values,items:0.5"
+    assert resolve_config("sft").train_condition.is_full
+    assert resolve_config("sft", field_dropout=0).train_condition.is_full
     with pytest.raises(ConditionError, match="unknown field"):
         resolve_config("sft", train_condition="only:hobbies")

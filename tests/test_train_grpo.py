@@ -16,7 +16,7 @@ from personadrop.models.hf import load_model
 from personadrop.prompts import PromptBuilder
 from personadrop.simulators import load_simulator
 from personadrop.train.config import resolve_config
-from personadrop.train.datasets import GRPO_EPOCH_OFFSET, build_rows, count_rows, grpo_tasks
+from personadrop.train.datasets import GRPO_EPOCH_OFFSET, build_rows, count_rows, each_state_and, reply_only
 from personadrop.train.grpo import make_grpo_trainer, train_grpo
 from personadrop.train.rewards import AsyncJudgeReward, JudgeReward, reward_function
 from personadrop.train.variant import train_variant
@@ -48,7 +48,7 @@ def small_trainer(warm, tmp_path, reward, *, examples, epochs=1, policy=None, **
         builder,
         seed=cfg.seed,
         epochs=epochs,
-        tasks=grpo_tasks("grpo"),
+        tasks=reply_only,
         with_targets=False,
         stage="grpo",
         epoch_offset=GRPO_EPOCH_OFFSET,
@@ -82,7 +82,7 @@ def test_grpo_raises_the_held_out_reward_over_its_warm_start(warm, tmp_path):
             "max_train_examples": None,
         },
     )
-    assert run.meta["warm_start"] == str(warm.path)
+    assert run.record.warm_start == str(warm.path)
     before = heldout_alignment(load_simulator(warm.path), test, OverlapJudge()).mean
     after = heldout_alignment(load_simulator(run.path), test, OverlapJudge()).mean
     assert after > before + 0.05, (before, after)
@@ -238,11 +238,9 @@ def test_a_row_limit_renders_the_first_rows_of_the_whole_build_and_records_what_
     from personadrop.models.tokenizer import build_tokenizer, corpus_texts
 
     builder = PromptBuilder(build_tokenizer(corpus_texts(examples), vocab_size=600), 352)
-    common = dict(
-        seed=3, epochs=2, tasks=grpo_tasks("humanlm"), with_targets=False, stage="grpo", epoch_offset=7
-    )
+    common = dict(seed=3, epochs=2, tasks=each_state_and(), with_targets=False, stage="grpo", epoch_offset=7)
     whole = build_rows(examples, FieldDropout(0.6), builder, **common)
-    assert count_rows(examples, grpo_tasks("humanlm"), epochs=2, epoch_offset=7) == len(whole.rows) == 140
+    assert count_rows(examples, each_state_and(), epochs=2, epoch_offset=7) == len(whole.rows) == 140
     for limit in (5, 70, 75, 500):
         cut = build_rows(examples, FieldDropout(0.6), builder, limit=limit, **common)
         assert cut.rows == whole.rows[:limit]  # the same rows, in the same order, as a full build

@@ -13,7 +13,8 @@ from personadrop.judges.base import DIMENSIONS
 from personadrop.models.base import SimulationItem
 from personadrop.prompts import parse_output
 from personadrop.simulators import load_simulator
-from personadrop.train.datasets import grpo_tasks, sft_tasks
+from personadrop.train.config import resolve_config
+from personadrop.train.methods import get_method
 from personadrop.train.variant import train_variant
 
 from trainkit import OverlapJudge, world
@@ -53,7 +54,7 @@ def humanlm_run(tmp_path_factory):
 
 def test_every_humanlm_task_output_parses_on_held_out_prompts(humanlm_run):
     run, _ = humanlm_run
-    assert run.meta["inference_task"] == "states+response" and run.meta["name"] == "humanlm+fd"
+    assert run.record.inference_task == "states+response" and run.record.variant == "humanlm+fd"
     sim = load_simulator(run.path)
     _, test = world()
     for task in (*STATE_DIMENSIONS, "states+response"):
@@ -73,7 +74,7 @@ def test_humanlm_grpo_rewards_each_task_on_its_own_dimension(humanlm_run):
     assert {r.dimension for r in grpo_requests} == set(DIMENSIONS)
     names = {r["name"] for r in run.read_curves() if r["stage"] == "grpo"}
     assert {f"reward/{d}" for d in DIMENSIONS} <= names
-    stages = run.meta["stages"]
+    stages = run.record.model_dump()["stages"]
     assert stages["grpo"]["rows"] == 7 * len(train)  # the task expansion is data: one row per (example, task)
     # The seven tasks of one example in one epoch share its mask; only the rows the 4 steps read were
     # rendered, and the record lists the examples they show, once each.
@@ -84,8 +85,9 @@ def test_humanlm_grpo_rewards_each_task_on_its_own_dimension(humanlm_run):
 def test_humanlm_examples_without_true_states_warm_start_on_their_reply():
     train, _ = world()
     known, bare = train[0], train[1].model_copy(update={"states": None})
-    choose = sft_tasks("humanlm", seed=0, state_task_share=1.0)
+    humanlm, grpo = get_method("humanlm"), get_method("grpo")
+    choose = humanlm.sft_tasks(resolve_config("humanlm", config={"sft": {"state_task_share": 1.0}}))
     assert choose(bare, 0) == ("response",)  # HUMANUAL: no states to imitate, the judge teaches them in GRPO
     assert choose(known, 0)[0] == "states+response" and choose(known, 0)[1] in STATE_DIMENSIONS
-    assert grpo_tasks("humanlm")(bare, 0) == (*STATE_DIMENSIONS, "states+response")
-    assert grpo_tasks("grpo")(known, 0) == ("response",)
+    assert humanlm.grpo_tasks(resolve_config("humanlm"))(bare, 0) == (*STATE_DIMENSIONS, "states+response")
+    assert grpo.grpo_tasks(resolve_config("grpo"))(known, 0) == ("response",)

@@ -96,7 +96,7 @@ def test_a_finished_run_is_skipped_and_a_changed_config_is_refused(tmp_path):
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
-    import personadrop.train.variant as variant_mod
+    import personadrop.train.stages as variant_mod
     from personadrop.train import run as run_mod
 
     train, _ = world()
@@ -192,7 +192,7 @@ def test_train_cli_user_errors_are_one_line_before_any_training(tmp_path, capsys
     cases = [
         (["--method", "sft", "--report-to", "tensorboard"], "tensorboard package"),
         (["--method", "humanlm", "--lora"], "--lora needs --model PATH"),
-        (["--method", "sft", "--warm-start", str(tmp_path)], "only grpo"),
+        (["--method", "sft", "--warm-start", str(tmp_path)], "cannot start from"),
         (["--method", "grpo", "--model", str(tmp_path / "nowhere")], "neither a local model directory"),
     ]
     for args, message in cases:
@@ -210,7 +210,7 @@ def test_sft_rows_hold_exactly_what_inference_sees_and_writes():
     from personadrop.dropout import Full
     from personadrop.models.tokenizer import CHAT_TEMPLATE, build_tokenizer, corpus_texts
     from personadrop.prompts import PromptBuilder
-    from personadrop.train.datasets import build_rows, sft_tasks
+    from personadrop.train.datasets import build_rows, states_then_reply
     from personadrop.train.sft import tokenized_dataset
 
     train, _ = world()
@@ -227,7 +227,7 @@ def test_sft_rows_hold_exactly_what_inference_sees_and_writes():
             seed=0,
             epochs=1,
             with_targets=True,
-            tasks=sft_tasks("humanlm", seed=0, state_task_share=1.0),
+            tasks=states_then_reply(0, 1.0),
             stage="sft",
         ).rows
         for row, tokens in zip(rows, tokenized_dataset(rows, tokenizer, 1000), strict=True):

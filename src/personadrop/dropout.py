@@ -20,9 +20,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from personadrop.errors import ConditionError
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
+
+from personadrop.errors import ConditionError, ConfigError
 from personadrop.persona import FIELD_NAMES, MissingStyle, Persona
 
 _RANGE = 2**32  # draws are uniform integers in [0, 2**32)
@@ -411,9 +413,45 @@ def _fmt(p: float) -> str:
     return f"{p:g}"
 
 
-DEFAULT_CONDITIONS: tuple[str, ...] = (
-    "full",
-    "none",
-    *(f"only:{f}" for f in FIELD_NAMES),
-    *(f"items:{p / 10:g}" for p in range(1, 10)),
+def field_dropout_shorthand(settings: Mapping[str, object]) -> dict[str, object]:
+    """``settings`` with ``field_dropout: p`` (a probability; 0 or None: the full persona) written as
+    ``train_condition: fields:p``: the one reading of the shorthand, for training and study configs."""
+    out = dict(settings)
+    if "field_dropout" not in out:
+        return out
+    p = out.pop("field_dropout")
+    if p is None:
+        return out
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+        raise ConfigError(f"field_dropout must be a probability in [0, 1], got {p!r}")
+    if "train_condition" in out and out["train_condition"] is not None:
+        raise ConfigError("give either field_dropout or train_condition, not both")
+    out["train_condition"] = FieldDropout(p) if p else Full()
+    return out
+
+
+def _as_policy(value: object) -> Policy:
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        return parse_condition(value)
+    raise ConditionError(f"a condition is a name such as only:values, not {value!r}")
+
+
+#: A condition as configs, run records, evaluation records and summaries carry it: validated from its name
+#: once, where it enters (a config file, a record on disk), and written back as its name.
+Condition = Annotated[
+    Policy,
+    PlainValidator(_as_policy),
+    PlainSerializer(lambda policy: policy.name, return_type=str),
+    WithJsonSchema({"type": "string", "description": "a condition name: " + ", ".join(CONDITION_FORMS)}),
+]
+
+
+#: The evaluation grid of the seed: the full persona, none, each field alone, and item dropout 0.1 .. 0.9.
+DEFAULT_CONDITIONS: tuple[Policy, ...] = (
+    Full(),
+    NoPersona(),
+    *(KeepOnly((f,)) for f in FIELD_NAMES),
+    *(ItemDropout(p / 10) for p in range(1, 10)),
 )

@@ -10,21 +10,35 @@ from pathlib import Path
 from typing import Any
 
 from personadrop.errors import ConfigError
-from personadrop.models.base import Simulator
+from personadrop.models.base import Simulator, SimulatorRecord
 from personadrop.train.run import RunDir
 
 BAYES = "bayes"
 
 
-def simulator_name(spec: str | Path) -> str:
-    """The name results are stored under: a run's own name, else the directory's name (``bayes`` for
-    bayes)."""
+def member_name(variant: str, seed: int | None) -> str:
+    """The name a simulator's results are stored under: its variant, and for a trained run its seed
+    (``grpo+fd/seed-1``); the seeds of one variant are then one row of the report."""
+    return variant if seed is None else f"{variant}/seed-{seed}"
+
+
+def describe_simulator(spec: str | Path) -> tuple[str, SimulatorRecord]:
+    """The stored name of the simulator ``spec`` names and what it is: a training run's variant and seed
+    (from run.json), else the checkpoint directory's name (``bayes`` for bayes)."""
     if str(spec) == BAYES:
-        return BAYES
+        return BAYES, SimulatorRecord(variant=BAYES, run=BAYES)
     run = RunDir(spec)
-    if run.is_run:
-        return str(run.meta.get("name") or run.path.name)
-    return Path(spec).name
+    record = run.record if run.is_run else None
+    if record is None:
+        return Path(spec).name, SimulatorRecord(variant=Path(spec).name, run=str(spec))
+    return member_name(record.variant, record.seed), SimulatorRecord(
+        variant=record.variant,
+        seed=record.seed,
+        method=record.method,
+        train_condition=record.train_condition,
+        run=str(spec),
+        base=record.base,
+    )
 
 
 def load_simulator(
@@ -89,7 +103,7 @@ def _load(
     simulator = HFSimulator(
         model,
         tokenizer,
-        name=name or simulator_name(spec),
+        name=name or describe_simulator(spec)[0],
         decoding=Decoding(**decoding),
         max_prompt_tokens=max_prompt_tokens,
     )

@@ -1,8 +1,8 @@
 """The study's variants in one table: what each name means, how it is trained, and how it is drawn.
 
 Every other module asks this one: the study config validates names against it, the study trains what it
-says, metrics and the report compare the pairs it lists, figures take its labels and colours. Adding a
-variant touches this file only.
+says, and the report takes its labels, colours and dropout pairs. Adding a variant touches this file only.
+The seed's comparisons and claims are in :mod:`personadrop.claims`.
 
 A variant trained ``with_dropout`` sees every training prompt through the study's ``train_condition``
 (``fields:0.6`` by default: each persona field hidden with probability 0.6, redrawn each epoch).
@@ -13,6 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from personadrop.dropout import FieldDropout, Policy
+
+#: The seed's field dropout: each field hidden with probability 0.6 per training example.
+DEFAULT_FIELD_DROPOUT = FieldDropout(0.6)
 
 Kind = Literal["trained", "untrained", "reference"]
 
@@ -56,24 +61,10 @@ _TABLE: tuple[VariantSpec, ...] = (
 VARIANTS: dict[str, VariantSpec] = {v.name: v for v in _TABLE}
 #: The reference whose scores are the ceiling, where the data is a synthetic world.
 CEILING = "bayes"
-#: The comparisons the seed reports, as (variant, baseline): field dropout's gain for each method, ...
-GAINS: tuple[tuple[str, str], ...] = (
-    ("grpo+fd", "grpo"),
-    ("humanlm+fd", "humanlm"),
-    ("humanlm+fd", "grpo"),
-    ("humanlm", "grpo"),
-    ("grpo", "sft"),
-)
-#: (variant, the same variant trained with dropout), for every pair the table has.
-DROPOUT_PAIRS: tuple[tuple[str, str], ...] = tuple((v.dropout_of, v.name) for v in _TABLE if v.dropout_of)
-
-
-def spec(name: str) -> VariantSpec | None:
-    """The table's row for ``name``; None for a name it does not know (e.g. a run evaluated by path)."""
-    return VARIANTS.get(name)
 
 
 def label(name: str) -> str:
+    """How reports name a variant: the table's label, else the name itself."""
     v = VARIANTS.get(name)
     return v.label if v else name
 
@@ -90,12 +81,12 @@ def ordered(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda v: (known.index(v) if v in known else len(known), names.index(v)))
 
 
-def run_name(method: str, train_condition: str = "full") -> str:
-    """What a training run is called: the method, ``+fd`` under field dropout (as in the table), else the
-    method and its train condition (``sft+items:0.5``)."""
-    from personadrop.dropout import FieldDropout, parse_condition
-
-    policy = parse_condition(train_condition)
-    if policy.is_full:
+def variant_name(method: str, train_condition: Policy) -> str:
+    """What a trained simulator is called, in a study, in ``personadrop train``, run.json and the report:
+    the method; ``+fd`` under the seed's field dropout (``fields:0.6``); ``+fd<p>`` under field dropout at
+    another rate; else the method and its train condition (``sft+items:0.5``)."""
+    if train_condition.is_full:
         return method
-    return method + ("+fd" if isinstance(policy, FieldDropout) else f"+{policy.name}")
+    if isinstance(train_condition, FieldDropout) and train_condition == FieldDropout(train_condition.p):
+        return method + ("+fd" if train_condition == DEFAULT_FIELD_DROPOUT else f"+fd{train_condition.p:g}")
+    return f"{method}+{train_condition.name}"

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from personadrop.dropout import CONDITION_FORMS, Policy, parse_condition, parse_conditions
+
 app = typer.Typer(
     name="personadrop",
     help="Train and evaluate user simulators that stay faithful when persona information is missing.\n\n"
@@ -26,3 +28,22 @@ OnBadRowOpt = Annotated[
 ]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="Only this split: train, val or test.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars.")]
+
+
+# Conditions are read here, once, as the command line passes them: commands receive policies.
+CONDITION_HELP = "Forms: " + ", ".join(CONDITION_FORMS) + " (e.g. only:values, items:0.9, fields:0.6)."
+
+
+def read_condition(name: str) -> Policy:
+    """The policy a condition name on the command line names (ConditionError, one line, when none)."""
+    return parse_condition(name)
+
+
+def read_conditions(names: str) -> list[Policy]:
+    """The policies of a space-separated list of condition names."""
+    return parse_conditions(names)
+
+
+def condition_option(help: str, *names: str) -> typer.models.OptionInfo:
+    """A ``--condition``-style option that hands the command a policy."""
+    return typer.Option(*names, help=f"{help} {CONDITION_HELP}", parser=read_condition, metavar="CONDITION")

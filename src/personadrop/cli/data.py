@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from personadrop.cli.app import OnBadRowOpt, SplitOpt, app
+from personadrop.cli.app import OnBadRowOpt, SplitOpt, app, condition_option
 from personadrop.cli.console import caution, clean, err, out, say
+from personadrop.dropout import Policy
 from personadrop.errors import PersonadropError
 
 data_app = typer.Typer(help="Validate, summarize and render HUMANUAL-style datasets.", no_args_is_help=True)
@@ -77,10 +78,7 @@ def data_inspect(
 @data_app.command("render")
 def data_render(
     path: Annotated[str, typer.Argument(help="Dataset file, directory or hub id.")],
-    condition: Annotated[
-        str,
-        typer.Option("--condition", "-c", help="What is visible: full, none, only:values, items:0.9, ..."),
-    ] = "full",
+    condition: Annotated[Policy, condition_option("What is visible.", "--condition", "-c")] = "full",
     index: Annotated[int, typer.Option("--index", "-i", help="Which example (0-based, in file order).")] = 0,
     split: SplitOpt = None,
     task: Annotated[
@@ -107,10 +105,10 @@ def data_render(
     template, the thread cut to its prompt budget, and the answer prefix its task starts with.
     """
     from personadrop.data.humanual import load_examples
-    from personadrop.dropout import MaskKey, parse_condition
+    from personadrop.dropout import MaskKey
     from personadrop.prompts import TASKS, PromptBuilder
 
-    policy = parse_condition(condition)
+    policy = condition
     if task not in TASKS:
         raise PersonadropError(f"unknown task {task!r}; tasks are: {', '.join(TASKS)}")
     if index < 0:
@@ -134,7 +132,7 @@ def data_render(
         from personadrop.train.run import RunDir
 
         run = RunDir(model)
-        budget = run.meta.get("max_prompt_tokens") if run.is_run else None
+        budget = run.record.max_prompt_tokens if run.record is not None else None
         builder = PromptBuilder(
             load_tokenizer(run.model_dir if run.is_run else resolve_model(model)), budget, missing
         )

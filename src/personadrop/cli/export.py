@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from personadrop.cli.app import OnBadRowOpt, app
+from personadrop.cli.app import OnBadRowOpt, app, condition_option
 from personadrop.cli.console import clean, say
+from personadrop.dropout import Policy
+from personadrop.train.methods import MAIN_METHOD, METHODS
 
 export_app = typer.Typer(help="Export training rows for other frameworks.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+
+
+def _rewarded_method(name: str) -> str:
+    if name not in METHODS or not METHODS[name].uses_reward:
+        rewarded = ", ".join(m.name for m in METHODS.values() if m.uses_reward)
+        raise typer.BadParameter(f"{name!r} is not a method with a reward stage ({rewarded})")
+    return name
 
 
 @export_app.command("verl")
@@ -19,16 +28,23 @@ def export_verl(
     data: Annotated[str, typer.Option("--data", "-d", help="Dataset directory, file or hub id.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for train.parquet and val.parquet.")],
     condition: Annotated[
-        str,
-        typer.Option(
-            help="What of each training persona is shown (fields:0.6 = field "
-            "dropout); masks are keyed by seed, example and epoch."
+        Policy,
+        condition_option(
+            "What of each training persona is shown (fields:0.6 = field dropout); masks are keyed by seed, "
+            "example and epoch.",
+            "--condition",
         ),
     ] = "full",
     method: Annotated[
-        Literal["grpo", "humanlm"],
-        typer.Option(help="`grpo`: the reply task; `humanlm`: six latent-state tasks and the reply."),
-    ] = "humanlm",
+        str,
+        typer.Option(
+            help="A method with a reward stage; its GRPO tasks are written ("
+            + ", ".join(m.name for m in METHODS.values() if m.uses_reward)
+            + ").",
+            parser=_rewarded_method,
+            metavar="|".join(m.name for m in METHODS.values() if m.uses_reward),
+        ),
+    ] = MAIN_METHOD,
     epochs: Annotated[
         int,
         typer.Option(
@@ -43,29 +59,27 @@ def export_verl(
     The reward hook is `personadrop.integrations.verl.compute_score` (or `compute_score_batch`).
     """
     from personadrop.data.humanual import load_examples
-    from personadrop.dropout import parse_condition
+    from personadrop.dropout import Full
     from personadrop.files import output_dir
-    from personadrop.train.datasets import grpo_tasks
+    from personadrop.train.config import resolve_config
     from personadrop.train.export import verl_rows, write_parquet
 
-    policy = parse_condition(condition)
+    spec = METHODS[method]
     output_dir(out, "export")
     loaded = load_examples(data, on_bad_row=on_bad_row)
     train = loaded.split("train")
     held_out = loaded.split("val") or loaded.split("test")
-    tasks = grpo_tasks(method)(train[0], 0) if train else ()
-    inference = "states+response" if method == "humanlm" else "response"
-    write_parquet(verl_rows(train, policy, seed=seed, epochs=epochs, tasks=tasks), out / "train.parquet")
-    write_parquet(
-        verl_rows(held_out, parse_condition("full"), seed=seed, tasks=(inference,)), out / "val.parquet"
-    )
+    choose = spec.grpo_tasks(resolve_config(method, seed=seed)) if spec.grpo_tasks else None
+    tasks = choose(train[0], 0) if train and choose else ()
+    write_parquet(verl_rows(train, condition, seed=seed, epochs=epochs, tasks=tasks), out / "train.parquet")
+    write_parquet(verl_rows(held_out, Full(), seed=seed, tasks=(spec.inference_task,)), out / "val.parquet")
     import personadrop.integrations.verl as hook
 
     say(
         clean(
             f"{len(train) * len(tasks) * epochs:,} training rows ({len(train):,} examples x {len(tasks)} "
             f"tasks x "
-            f"{epochs} epochs, condition {policy.name}) and {len(held_out):,} validation rows in {out}"
+            f"{epochs} epochs, condition {condition.name}) and {len(held_out):,} validation rows in {out}"
         )
     )
     say(

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from personadrop.cli.app import app
+from personadrop.cli.app import app, condition_option
 from personadrop.cli.console import clean, err, say
+from personadrop.dropout import Policy
 from personadrop.errors import ConfigError, PersonadropError
 
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")]
@@ -47,10 +48,10 @@ def serve_cmd(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     condition: Annotated[
-        str,
-        typer.Option(
-            help="What of each request's persona is shown, unless the request "
-            "says (`condition` body field): full, only:values, items:0.5, ..."
+        Policy,
+        condition_option(
+            "What of each request's persona is shown, unless the request says (`condition` body field).",
+            "--condition",
         ),
     ] = "full",
     api_key_env: Annotated[
@@ -67,18 +68,17 @@ def serve_cmd(
     The messages are the thread the simulated user answers; the persona comes in the system message
     (HUMANUAL JSON or rendered text) or the `persona` body field. Concurrent requests are batched.
     """
-    from personadrop.dropout import parse_condition
     from personadrop.serve import Served, create_app, run
-    from personadrop.simulators import load_simulator, simulator_name
+    from personadrop.simulators import describe_simulator, load_simulator
 
-    parse_condition(condition)
     key = _api_key(api_key_env)
-    name = simulator_name(model)
+    name = describe_simulator(model)[0]
     served = Served(
         {name: load_simulator(model, data=data, name=name)}, condition=condition, window=window_ms / 1000
     )
     say(
-        clean(f"serving {name} on http://{host}:{port}/v1 (condition {condition}); Ctrl-C stops"), console=err
+        clean(f"serving {name} on http://{host}:{port}/v1 (condition {condition.name}); Ctrl-C stops"),
+        console=err,
     )
     run(create_app(served, api_key=key), host, port)
 
@@ -140,7 +140,9 @@ def simulate_cmd(
         Path, typer.Option("--out", "-o", help="JSON lines, one turn each; an existing file is resumed.")
     ],
     turns: Annotated[int, typer.Option(min=1, help="How many times the simulated user speaks, at most.")] = 4,
-    condition: Annotated[str, typer.Option(help="What of the persona the user simulator sees.")] = "full",
+    condition: Annotated[
+        Policy, condition_option("What of the persona the user simulator sees.", "--condition")
+    ] = "full",
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="The synthetic world, for `--user bayes`.")
     ] = None,
@@ -153,13 +155,11 @@ def simulate_cmd(
     simulated user writes an end marker (###STOP###)."""
     from contextlib import nullcontext
 
-    from personadrop.dropout import parse_condition
     from personadrop.judges import parse_llm_spec
     from personadrop.serve import Served, create_app, running
     from personadrop.serve.simulate import Endpoint, simulate
-    from personadrop.simulators import load_simulator, simulator_name
+    from personadrop.simulators import describe_simulator, load_simulator
 
-    parse_condition(condition)
     backend, agent_model, agent_url = parse_llm_spec(agent)
     if backend != "openai":
         raise PersonadropError(
@@ -175,7 +175,7 @@ def simulate_cmd(
         base, _, user_model = user.partition("#")
         server = nullcontext(base.rstrip("/"))
     else:  # a local simulator: served here, on a free port, for the length of the conversation
-        user_model = simulator_name(user)
+        user_model = describe_simulator(user)[0]
         served = Served({user_model: load_simulator(user, data=data, name=user_model)})
         server = running(create_app(served))
     with server as base_url:

@@ -10,10 +10,11 @@ import typer
 from rich import box
 from rich.table import Table
 
-from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app
+from personadrop.cli.app import CONDITION_HELP, OnBadRowOpt, ProgressOpt, app, read_conditions
 from personadrop.cli.console import caution, clean, err, out, quiet_libraries, resumable, say
 from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import PersonadropError
+from personadrop.evaluate.summary import Estimate, Summary
 from personadrop.judges.base import DIMENSIONS
 
 
@@ -94,9 +95,10 @@ def evaluate_cmd(
     conditions: Annotated[
         str,
         typer.Option(
-            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.1..0.9."
+            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.1..0.9. "
+            + CONDITION_HELP
         ),
-    ] = " ".join(DEFAULT_CONDITIONS),
+    ] = " ".join(c.name for c in DEFAULT_CONDITIONS),
     judge: Annotated[
         str, typer.Option(help="exact, embedding, anthropic:<model> or openai:<model>[@base_url].")
     ] = "exact",
@@ -131,21 +133,22 @@ def evaluate_cmd(
     from personadrop.evaluate.store import ResultsStore
     from personadrop.files import output_dir
     from personadrop.judges import make_judge, plan_cost
-    from personadrop.simulators import load_simulator, simulator_name
+    from personadrop.simulators import describe_simulator, load_simulator
 
     task = EvalTask.load(
         data,
         split=split,
         max_examples=max_examples,
         seed=seed,
-        conditions=conditions,
+        conditions=read_conditions(conditions),
         dimensions=dimensions.split(","),
         on_bad_row=on_bad_row,
     )
-    names = [simulator_name(m) for m in model]
+    described = [describe_simulator(m) for m in model]
+    names = [name for name, _ in described]
     if len(set(names)) != len(names):
         raise PersonadropError(
-            f"two --model values share the variant name ({', '.join(names)}); use distinct runs"
+            f"two --model values are the same variant and seed ({', '.join(names)}); use distinct runs"
         )
     if dry_run:
         grid = plan_grid(ResultsStore(out_dir if out_dir.is_dir() else None), names, task, judge)
@@ -168,7 +171,7 @@ def evaluate_cmd(
                 simulators,
                 judge_obj,
                 out=out_dir,
-                runs={n: {"run": m} for m, n in zip(model, names, strict=True)},
+                records=dict(described),
                 progress=progress,
                 workers=processes,
             )
@@ -249,36 +252,37 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
 
 
-def print_headline(summary: dict) -> None:
-    """Means only, short headers, to fit a terminal; report.md has the intervals and the long names."""
-    from personadrop.report.writer import cautions, fmt, pct
-    from personadrop.variants import ordered
-
-    def mean(v: str, c: str) -> str:
-        return fmt((summary["scores"][v].get(c) or {}).get("mean"))
+def print_headline(summary: Summary) -> None:
+    """Means only, short headers, to fit a terminal; report.md has the intervals and the long names. Then
+    the verdicts on the seed's claims, one line each, and the cautions."""
+    from personadrop.report.headline import fmt, headline, pct, retention_range
+    from personadrop.report.markdown import cautions, verdict_number
 
     table = Table(
-        title="mean alignment score (CIs in report.md); ret = retention vs full",
+        title="mean alignment score (CIs in report.md); ret = retention vs full; use = persona use",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    for head in ("variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret items:0.9"):
+    heads = ["variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret items:0.9"]
+    if summary.persona_use:
+        heads.append("use 1 field")
+    for head in heads:
         table.add_column(
             head, justify="left" if head == "variant" else "right", no_wrap=True, min_width=len(head)
         )
-    for v in ordered(summary["scores"]):
-        sf = summary.get("single_field", {}).get(v, {})
-        low, high = pct(sf.get("retention_min")), pct(sf.get("retention_max"))
-        ret_sf = f"{low}-{high}" if "-" not in (low, high) else "-"
-        table.add_row(
-            clean(v),
-            mean(v, "full"),
-            mean(v, "none"),
-            mean(v, "only:*"),
-            mean(v, "items:0.9"),
-            ret_sf,
-            pct(summary["retention"][v].get("items:0.9")),
-        )
+
+    def mean(e: Estimate | None) -> str:
+        return fmt(e.mean if e is not None else None)
+
+    for r in headline(summary):
+        cells = [clean(r.variant), mean(r.full), mean(r.none), mean(r.one_field), mean(r.items)]
+        cells += [retention_range(r.retention_one_field), pct(r.retention_items)]
+        if summary.persona_use:
+            use = r.persona_use_one_field
+            cells.append(f"{use.mean:.2f}" if use is not None and use.known else "-")
+        table.add_row(*cells)
     out.print(table, markup=False)
+    for v in summary.verdicts:
+        say(clean(f"{v.verdict:<12} {v.claim}: {verdict_number(v)} (seed: {v.seed_reports})"))
     for text in cautions(summary):
         caution(text)

@@ -11,18 +11,26 @@ from rich.table import Table
 from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app
 from personadrop.cli.console import clean, out, quiet_libraries, resumable
 from personadrop.errors import PersonadropError
+from personadrop.train.methods import METHODS
 
 PRESET_NAMES = ("tiny", "small")
+
+
+def _method(name: str) -> str:
+    if name not in METHODS:
+        raise typer.BadParameter(f"{name!r} is not a method; methods are {', '.join(METHODS)}")
+    return name
 
 
 @app.command("train")
 def train_cmd(
     method: Annotated[
-        Literal["sft", "grpo", "humanlm"],
+        str,
         typer.Option(
             "--method",
-            help="`sft`: imitate real replies; `grpo`: SFT warm start then GRPO on judge rewards; `humanlm`: "
-            "states-then-reply warm start, then GRPO over seven tasks.",
+            help="The training method: " + "; ".join(f"`{m.name}`: {m.help}" for m in METHODS.values()) + ".",
+            parser=_method,
+            metavar="|".join(METHODS),
         ),
     ],
     data: Annotated[
@@ -116,23 +124,20 @@ def train_cmd(
 
     if not is_main():  # one summary for a launched (multi-process) run
         return
-    meta = run.meta
+    record = run.record
+    assert record is not None
     summary = Table(
         "stage",
         "steps",
         "seconds",
         "s/step",
         "final",
-        title=clean(f"{meta.get('name')} -> {run.path}"),
+        title=clean(f"{record.variant} -> {run.path}"),
         title_justify="left",
     )
-    order = ("sft", "grpo")
-    stages = sorted(
-        meta.get("stages", {}).items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)
-    )
-    for stage, s in stages:
-        final = ", ".join(f"{k}={v:.3g}" for k, v in s.get("final", {}).items() if k in ("loss", "reward"))
-        summary.add_row(stage, str(s["steps"]), f"{s['seconds']:.1f}", f"{s['step_seconds']:.3f}", final)
+    for stage, s in record.stages.items():  # in the order they ran
+        final = ", ".join(f"{k}={v:.3g}" for k, v in s.final.items() if k in ("loss", "reward"))
+        summary.add_row(stage, str(s.steps), f"{s.seconds:.1f}", f"{s.step_seconds:.3f}", final)
     out.print(summary, markup=False)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from personadrop.data.example import Example
-from personadrop.dropout import parse_condition, parse_conditions
+from personadrop.dropout import Full, ItemDropout, KeepOnly, NoPersona, Policy
 from personadrop.evaluate.evaluation import evaluate
 from personadrop.evaluate.metrics import Estimate
 from personadrop.evaluate.task import EvalTask
@@ -18,7 +18,12 @@ from personadrop.models.base import Simulator
 from personadrop.persona import FIELD_NAMES
 
 #: The field-informativeness conditions ``personadrop world`` reports.
-CEILING_CONDITIONS: tuple[str, ...] = ("full", "none", *(f"only:{f}" for f in FIELD_NAMES), "items:0.9")
+CEILING_CONDITIONS: tuple[Policy, ...] = (
+    Full(),
+    NoPersona(),
+    *(KeepOnly((f,)) for f in FIELD_NAMES),
+    ItemDropout(0.9),
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class CeilingRow:
 def ceiling_table(
     examples: Sequence[Example],
     simulator: Simulator,
-    conditions: Sequence[str] = CEILING_CONDITIONS,
+    conditions: Sequence[Policy] = CEILING_CONDITIONS,
     *,
     judge: Judge | None = None,
     seed: int = 0,
@@ -52,7 +57,7 @@ def ceiling_table(
         from personadrop.judges.exact import ExactJudge
 
         judge = ExactJudge()
-    task = EvalTask(tuple(examples), tuple(parse_conditions(list(conditions))), seed, ("response",))
+    task = EvalTask(tuple(examples), tuple(conditions), seed, ("response",))
     results = evaluate(task, {"ceiling": simulator}, judge, progress=progress)
     return [
         CeilingRow(
@@ -76,11 +81,16 @@ class HeldOutScore:
 
 
 def heldout_alignment(
-    simulator: Simulator, examples: Sequence[Example], judge: Judge, condition: str = "full", *, seed: int = 0
+    simulator: Simulator,
+    examples: Sequence[Example],
+    judge: Judge,
+    condition: Policy = Full(),  # noqa: B008 - policies are immutable
+    *,
+    seed: int = 0,
 ) -> HeldOutScore:
     """Generate a reply per example under ``condition`` (mask epoch 0), in the simulator's inference task,
     and score it with ``judge``."""
-    policy = parse_condition(condition)
+    policy = condition
     results = evaluate(
         EvalTask(tuple(examples), (policy,), seed, ("response",)), {"heldout": simulator}, judge
     )

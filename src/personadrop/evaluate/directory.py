@@ -22,11 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from personadrop.data.example import Example
+from personadrop.dropout import Condition
 from personadrop.errors import ConfigError, DataError
+from personadrop.evaluate.metrics import Member
 from personadrop.evaluate.store import ResultsStore
 from personadrop.files import read_json, write_json
 from personadrop.judges.base import JudgeUsage
+from personadrop.models.base import SimulatorRecord
 
 META = "evaluation.json"
 EXAMPLES = "examples.json"
@@ -35,42 +40,62 @@ USAGE = "judge_usage.json"
 _FIXED = ("data_sha256", "split", "seed", "judge", "dimensions")
 
 
+class EvaluationMeta(BaseModel):
+    """``evaluation.json``: what an evaluation directory holds, checked when it is opened."""
+
+    model_config = ConfigDict(extra="allow")
+
+    data: str | None = None
+    data_sha256: str | None = None
+    split: str | None = None
+    seed: int = 0
+    judge: str
+    dimensions: list[str] = Field(default_factory=lambda: ["response"])
+    conditions: list[Condition] = Field(default_factory=list)
+    variants: dict[str, SimulatorRecord] = Field(default_factory=dict)
+
+    def members(self) -> dict[str, Member]:
+        """Which variant and seed each stored name is."""
+        return {name: Member(r.variant or name, r.seed) for name, r in self.variants.items()}
+
+
 @dataclass
 class EvaluationDir:
     path: Path
-    meta: dict[str, Any]
+    meta: EvaluationMeta
     examples: dict[str, dict[str, Any]]
     store: ResultsStore
 
     @classmethod
-    def create(cls, path: str | Path, meta: Mapping[str, Any], examples: Sequence[Example]) -> EvaluationDir:
+    def create(cls, path: str | Path, meta: EvaluationMeta, examples: Sequence[Example]) -> EvaluationDir:
         """Open ``path`` for this evaluation, creating it or checking that it holds the same one."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        new_meta = dict(meta)
         if (path / META).exists():
-            old = read_json(path / META, "evaluation record")
-            fixed = _FIXED if "data_sha256" in old else ("data", *_FIXED[1:])  # written before content hashes
-            changed = [k.removesuffix("_sha256") for k in fixed if old.get(k) != new_meta.get(k)]
+            old = _read_meta(path)
+            fixed = _FIXED if old.data_sha256 else ("data", *_FIXED[1:])  # written before content hashes
+            changed = [k.removesuffix("_sha256") for k in fixed if getattr(old, k) != getattr(meta, k)]
             if changed:
                 raise ConfigError(
                     f"{path} holds an evaluation with different {', '.join(changed)}; use another --out "
                     f"directory"
                 )
-            _check_same_models(path, old.get("variants", {}), new_meta.get("variants", {}))
+            _check_same_models(path, old.variants, meta.variants)
             # New conditions or variants extend the evaluation; old ones stay listed.
-            new_meta["conditions"] = list(
-                dict.fromkeys([*old.get("conditions", []), *new_meta.get("conditions", [])])
+            meta = meta.model_copy(
+                update={
+                    "conditions": list({c.name: c for c in (*old.conditions, *meta.conditions)}.values()),
+                    "variants": {**old.variants, **meta.variants},
+                }
             )
-            new_meta["variants"] = {**old.get("variants", {}), **new_meta.get("variants", {})}
         records = {
             e.id: {"user_id": e.user_id, "post_id": e.post_id, "unseen_user": e.unseen_user} for e in examples
         }
         if (path / EXAMPLES).exists():
             records = {**read_json(path / EXAMPLES, "evaluated examples"), **records}
-        write_json(path / META, new_meta)
+        write_json(path / META, meta.model_dump(mode="json"))
         write_json(path / EXAMPLES, records)
-        return cls(path, new_meta, records, ResultsStore(path))
+        return cls(path, meta, records, ResultsStore(path))
 
     @classmethod
     def open(cls, path: str | Path) -> EvaluationDir:
@@ -81,15 +106,12 @@ class EvaluationDir:
                 f"{path} is not an evaluation directory (no {META}); run `personadrop evaluate` first"
             )
         return cls(
-            path,
-            read_json(path / META, "evaluation record"),
-            read_json(path / EXAMPLES, "evaluated examples"),
-            ResultsStore(path),
+            path, _read_meta(path), read_json(path / EXAMPLES, "evaluated examples"), ResultsStore(path)
         )
 
     @property
     def judge_name(self) -> str:
-        return str(self.meta["judge"])
+        return self.meta.judge
 
     def unseen_users(self) -> dict[str, bool]:
         return {eid: bool(rec.get("unseen_user")) for eid, rec in self.examples.items()}
@@ -118,10 +140,21 @@ class EvaluationDir:
         return block
 
 
-def _check_same_models(path: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """Refuse a variant name that the directory holds rows of, when another model now answers under it."""
+def _read_meta(path: Path) -> EvaluationMeta:
+    try:
+        return EvaluationMeta.model_validate(read_json(path / META, "evaluation record"))
+    except ValidationError as err:
+        from personadrop.settings import first_error
+
+        raise DataError(f"{path / META}: not an evaluation record ({first_error(err)})") from None
+
+
+def _check_same_models(
+    path: Path, old: Mapping[str, SimulatorRecord], new: Mapping[str, SimulatorRecord]
+) -> None:
+    """Refuse a stored name that the directory holds rows of, when another model now answers under it."""
     for name, record in new.items():
-        had, now = (old.get(name) or {}).get("identity"), (record or {}).get("identity")
+        had, now = old[name].identity if name in old else None, record.identity
         if had is not None and now is not None and had != now:
             raise ConfigError(
                 f"{path} holds rows of another model under the name {name!r} ({_describe(had)}, now "

@@ -13,12 +13,15 @@ import numpy as np
 
 from personadrop.distributed import barrier, is_main, launched, rank, world_size
 from personadrop.errors import PersonadropError
-from personadrop.evaluate.metrics import Bootstrap, Estimate, summarize
-from personadrop.evaluate.runner import GENERATION_CHUNK, GridWork, run_grid
+from personadrop.evaluate.directory import EvaluationDir, EvaluationMeta
+from personadrop.evaluate.grid import GENERATION_CHUNK
+from personadrop.evaluate.metrics import Bootstrap
+from personadrop.evaluate.runner import GridWork, judge_missing, run_grid
 from personadrop.evaluate.store import ResultsStore
+from personadrop.evaluate.summary import Estimate
 from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import Judge, JudgeUsage
-from personadrop.models.base import Simulator
+from personadrop.models.base import Simulator, SimulatorRecord
 
 
 @dataclass
@@ -72,12 +75,6 @@ class EvalResults:
             values = values[unseen if users == "unseen" else ~unseen]
         return Bootstrap(seed, resamples).mean(values)
 
-    def summary(self, *, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
-        """The metric blocks of summary.json (see :func:`personadrop.evaluate.metrics.summarize`)."""
-        return summarize(
-            self.store.score_rows(self.judge), self.task.unseen_users(), seed=seed, resamples=resamples
-        )
-
 
 def evaluate(
     task: EvalTask,
@@ -85,7 +82,7 @@ def evaluate(
     judge: Judge,
     *,
     out: str | Path | None = None,
-    runs: Mapping[str, Mapping[str, Any]] | None = None,
+    records: Mapping[str, SimulatorRecord] | None = None,
     progress: bool = False,
     batch_size: int = GENERATION_CHUNK,
     judge_batch_size: int = 64,
@@ -95,9 +92,9 @@ def evaluate(
     """Generate and judge ``task`` for every simulator; returns the results.
 
     ``out``: an evaluation directory (created, or resumed when it holds the same evaluation; held by this
-    process while it runs); None keeps results in memory. ``runs``: what each simulator came from (a run
-    directory), recorded in ``out`` beside each simulator's identity. Failed judgements already stored
-    are judged again. ``workers``: processes generation is spread over (the same rows as one process);
+    process while it runs); None keeps results in memory. ``records``: what each simulator is (its variant,
+    seed, the run it came from), recorded in ``out`` with its identity and task. Failed judgements already
+    stored are judged again. ``workers``: processes generation is spread over (the same rows as one process);
     ``pool``: worker processes to use for that (a study's, which trained in them), else a pool of its own.
     """
     grid = {
@@ -112,23 +109,24 @@ def evaluate(
         work = run_grid(store, simulators, task, judge, **grid)
         return EvalResults(task, store, judge.name, work)
 
-    from personadrop.evaluate.directory import EvaluationDir
     from personadrop.files import exclusive
 
-    runs = runs or {}
-    meta = {
-        "data": task.source,
-        "data_sha256": task.data_sha256,
-        "split": task.split,
-        "seed": task.seed,
-        "judge": judge.name,
-        "dimensions": list(task.dimensions),
-        "conditions": task.condition_names,
-        "variants": {
-            name: {"task": sim.inference_task, "identity": sim.identity, **runs.get(name, {})}
+    records = records or {}
+    meta = EvaluationMeta(
+        data=task.source,
+        data_sha256=task.data_sha256,
+        split=task.split,
+        seed=task.seed,
+        judge=judge.name,
+        dimensions=list(task.dimensions),
+        conditions=list(task.conditions),
+        variants={
+            name: (records.get(name) or SimulatorRecord()).model_copy(
+                update={"task": sim.inference_task, "identity": sim.identity}
+            )
             for name, sim in simulators.items()
         },
-    }
+    )
     if launched():  # one of several processes (torchrun, accelerate launch): a share of the generation each
         return _evaluate_launched(task, simulators, judge, Path(out), meta, grid)
     with exclusive(out, "evaluation"):
@@ -146,7 +144,7 @@ def _evaluate_launched(
     simulators: Mapping[str, Simulator],
     judge: Judge,
     out: Path,
-    meta: dict[str, Any],
+    meta: EvaluationMeta,
     grid: dict[str, Any],
 ) -> EvalResults:
     """Every process generates every n-th chunk into its own shard file; then the main process, which
@@ -154,8 +152,6 @@ def _evaluate_launched(
     limited in one place). A killed process's chunks are redone by the next run, shards merge on reading."""
     from contextlib import ExitStack
 
-    from personadrop.evaluate.directory import EvaluationDir
-    from personadrop.evaluate.runner import judge_missing
     from personadrop.files import exclusive
 
     grid = {**grid, "workers": 1, "pool": None}

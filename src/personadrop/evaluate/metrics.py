@@ -1,241 +1,255 @@
-"""From scored rows to the numbers a paper reports: means with bootstrap CIs, retention, gains, ceiling.
+"""From scored rows to the numbers a paper reports: means with bootstrap CIs, retention, gains, persona use.
 
-Everything is paired by example: a variant's retention under a condition compares its scores on the same
-examples with and without the persona, and a gain compares two variants on the same examples. CIs are
-95% percentile bootstraps over examples, from one seeded generator, so equal inputs give equal numbers.
-Judge failures (NaN) are dropped before any mean; a pair is used only where both sides were judged.
+A *variant* may have been trained with several seeds; each seed's simulator is stored under its own name
+(``grpo/seed-1``) and :class:`Member` says which variant and seed it is. A cell (variant, condition) is then
+a matrix of scores, one row per seed, one column per test example (all seeds answer the same examples
+under the same masks).
+
+Intervals are 95% percentile bootstraps at two levels: resample the seeds, then the examples within each
+resampled seed (with one seed this is the plain bootstrap over examples). Everything comparative is paired:
+retention compares a variant's scores with and without the persona on the same examples and seed, a gain
+compares two variants on the same examples and seed index. Draws come from generators seeded by the
+bootstrap seed and the sample size, so equal inputs give equal numbers. Judge failures (NaN) are left out
+before any mean; a pair is used only where both sides were judged.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from personadrop.dropout import parse_condition
-from personadrop.errors import ConditionError
+from personadrop.dropout import Policy
 from personadrop.evaluate.store import ScoreRow
 from personadrop.judges.base import DIMENSIONS
-from personadrop.variants import CEILING, GAINS
 
 FULL = "full"
+NONE = "none"
 #: Not a condition but an aggregate row: per example, the mean over the single-field conditions present.
 SINGLE_FIELD_MEAN = "only:*"
+#: Persona use is left undefined where the visible fields raise the ceiling by less than this.
+MIN_CEILING_LIFT = 0.02
 
 
-def single_field_of(condition: str) -> str | None:
-    """The one field a condition (by name) shows, or None (also for the aggregate and unknown names)."""
-    try:
-        return parse_condition(condition).single_field
-    except ConditionError:
-        return None
+def _nan_for_none(value: Any) -> Any:
+    return math.nan if value is None else value
 
 
-def item_p_of(condition: str) -> float | None:
-    """The item-dropout probability of a pure item-dropout condition (by name), else None."""
-    try:
-        return parse_condition(condition).item_p
-    except ConditionError:
-        return None
+#: A float that may be missing: NaN in memory, null in JSON.
+Num = Annotated[float, BeforeValidator(_nan_for_none)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="null", extra="forbid")
+
+
+class Estimate(Record):
+    """A mean (or ratio) with its 95% bootstrap interval and the number of examples behind it."""
+
+    mean: Num
+    ci_low: Num
+    ci_high: Num
+    n: int
+
+    @property
+    def known(self) -> bool:
+        return not math.isnan(self.mean)
+
+
+NAN_ESTIMATE = Estimate(mean=math.nan, ci_low=math.nan, ci_high=math.nan, n=0)
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """A mean (or ratio) with its 95% bootstrap interval and the number of examples behind it."""
+class Member:
+    """Which variant a stored simulator is, and its training seed (None: untrained, or not known)."""
 
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+    variant: str
+    seed: int | None = None
 
 
-NAN_ESTIMATE = Estimate(float("nan"), float("nan"), float("nan"), 0)
+def estimate(mean: float, low: float, high: float, n: int) -> Estimate:
+    return Estimate(mean=round(mean, 6), ci_low=round(low, 6), ci_high=round(high, 6), n=n)
 
 
 class Bootstrap:
-    """Seeded percentile bootstrap over examples."""
+    """Seeded two-level percentile bootstrap: seeds (rows), then examples (columns) within each seed.
+
+    Every statistic is a function of means: ``arrays`` are cells of equal width (one row per seed, or one
+    row shared by every seed, as for an untrained reference), paired column by column.
+    """
 
     def __init__(self, seed: int = 0, resamples: int = 2000):
         self.seed = seed
         self.resamples = resamples
+        self._draws: dict[tuple[int, int], np.ndarray] = {}
 
-    def _indices(self, n: int) -> np.ndarray:
-        # A fresh generator per call: a statistic's CI does not depend on which were computed before it.
-        return np.random.default_rng([self.seed, n]).integers(0, n, size=(self.resamples, n))
+    def _examples(self, n: int, position: int) -> np.ndarray:
+        # One generator per sample size and seed position: a statistic's CI does not depend on which were
+        # computed before it, and a one-seed bootstrap draws exactly the plain bootstrap's indices.
+        key = (n, position)
+        if key not in self._draws:
+            rng = np.random.default_rng([self.seed, n] if position == 0 else [self.seed, n, position])
+            self._draws[key] = rng.integers(0, n, size=(self.resamples, n))
+        return self._draws[key]
+
+    def _seeds(self, k: int) -> np.ndarray:
+        if k == 1:
+            return np.zeros((self.resamples, 1), dtype=int)
+        return np.random.default_rng([self.seed, 7919, k]).integers(0, k, size=(self.resamples, k))
+
+    def _means(self, arrays: Sequence[np.ndarray]) -> tuple[list[float], list[np.ndarray], int] | None:
+        """Per array: the point mean (over seeds of each seed's mean) and its resampled means; the mean
+        number of examples per seed. None when no seed has an example judged on every array."""
+        k = max(a.shape[0] for a in arrays)
+        seeds = []
+        for s in range(k):
+            rows = [a[s if a.shape[0] > 1 else 0] for a in arrays]
+            valid = np.logical_and.reduce([~np.isnan(r) for r in rows])
+            if valid.any():
+                seeds.append([r[valid] for r in rows])
+        if not seeds:
+            return None
+        width = len(seeds)
+        # resampled[a][s, b, j]: mean of array a over the j-th example resample of seed s, draw b
+        resampled = [
+            np.stack(
+                [
+                    np.stack([rows[a][self._examples(rows[a].size, j)].mean(axis=1) for j in range(width)], 1)
+                    for rows in seeds
+                ]
+            )
+            for a in range(len(arrays))
+        ]
+        pick = self._seeds(width)
+        b = np.arange(self.resamples)[:, None]
+        j = np.arange(width)[None, :]
+        boot = [r[pick, b, j].mean(axis=1) for r in resampled]
+        points = [float(np.mean([rows[a].mean() for rows in seeds])) for a in range(len(arrays))]
+        n = round(float(np.mean([rows[0].size for rows in seeds])))
+        return points, boot, n
+
+    def statistic(
+        self, arrays: Sequence[np.ndarray], fn: Callable[..., np.ndarray | float], shift: float = 0.0
+    ) -> Estimate:
+        """``fn`` of the arrays' means, with its interval (non-finite resampled values are left out)."""
+        found = self._means([np.atleast_2d(a) for a in arrays])
+        if found is None:
+            return NAN_ESTIMATE
+        points, boot, n = found
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point = float(fn(*points))
+            values = np.asarray(fn(*boot), dtype=float)
+        values = values[np.isfinite(values)]
+        if not np.isfinite(point):
+            return NAN_ESTIMATE
+        lo, hi = np.percentile(values, [2.5, 97.5]) if values.size else (np.nan, np.nan)
+        return estimate(point - shift, float(lo) - shift, float(hi) - shift, n)
 
     def mean(self, values: np.ndarray) -> Estimate:
-        v = values[~np.isnan(values)]
-        if v.size == 0:
-            return NAN_ESTIMATE
-        means = v[self._indices(v.size)].mean(axis=1)
-        lo, hi = np.percentile(means, [2.5, 97.5])
-        return Estimate(float(v.mean()), float(lo), float(hi), int(v.size))
+        return self.statistic([values], lambda m: m)
 
     def ratio(self, numerator: np.ndarray, denominator: np.ndarray, minus_one: bool = False) -> Estimate:
-        """mean(numerator) / mean(denominator) over examples where both are known, resampled in pairs."""
-        both = ~np.isnan(numerator) & ~np.isnan(denominator)
-        a, b = numerator[both], denominator[both]
-        if a.size == 0 or b.mean() <= 0:
+        """mean(numerator) / mean(denominator), paired by example (and seed)."""
+        found = self._means([np.atleast_2d(numerator), np.atleast_2d(denominator)])
+        if found is None or found[0][1] <= 0:
             return NAN_ESTIMATE
-        idx = self._indices(a.size)
-        den = b[idx].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = a[idx].mean(axis=1) / den
-        ratios = ratios[np.isfinite(ratios)]
-        shift = 1.0 if minus_one else 0.0
-        lo, hi = np.percentile(ratios, [2.5, 97.5]) if ratios.size else (np.nan, np.nan)
-        return Estimate(float(a.mean() / b.mean()) - shift, float(lo) - shift, float(hi) - shift, int(a.size))
+        return self.statistic([numerator, denominator], lambda a, b: a / b, 1.0 if minus_one else 0.0)
+
+    def persona_use(self, values: np.ndarray, ceiling: np.ndarray, blind: np.ndarray) -> Estimate:
+        """(score - blind) / (ceiling - blind): the share of what the visible fields make achievable that is
+        realized; NaN where they lift the ceiling by less than :data:`MIN_CEILING_LIFT`."""
+        found = self._means([np.atleast_2d(ceiling), np.atleast_2d(blind)])
+        if found is None or found[0][0] - found[0][1] < MIN_CEILING_LIFT:
+            return NAN_ESTIMATE
+        return self.statistic([values, ceiling, blind], lambda v, c, n: (v - n) / (c - n))
 
 
 class ScoreTable:
-    """Scores of one judge as arrays: ``values[dimension][variant][condition]`` aligned with
-    ``example_ids``."""
+    """Scores of one judge as ``values[dimension][variant][condition]``: a matrix, one row per training
+    seed (``seeds[variant]``, in order) and one column per example of ``example_ids``."""
 
-    def __init__(self, rows: Iterable[ScoreRow], unseen_users: Mapping[str, bool]):
+    def __init__(
+        self,
+        rows: Iterable[ScoreRow],
+        unseen_users: Mapping[str, bool],
+        conditions: Sequence[Policy],
+        members: Mapping[str, Member] | None = None,
+    ):
         rows = list(rows)
+        members = members or {}
+
+        def member(name: str) -> Member:
+            return members.get(name) or Member(name)
+
         self.example_ids = sorted({r.example_id for r in rows if r.example_id in unseen_users})
         index = {eid: i for i, eid in enumerate(self.example_ids)}
         self.unseen = np.array([unseen_users[e] for e in self.example_ids], dtype=bool)
-        self.variants = list(dict.fromkeys(r.variant for r in rows))
-        self.conditions = list(dict.fromkeys(r.condition for r in rows))
+        names = list(dict.fromkeys(r.variant for r in rows))
+        self.variants = list(dict.fromkeys(member(n).variant for n in names))
+        self.seeds: dict[str, list[int | None]] = {v: [] for v in self.variants}
+        for n in names:
+            self.seeds[member(n).variant].append(member(n).seed)
+        for v, seeds in self.seeds.items():
+            self.seeds[v] = sorted(seeds, key=lambda s: -1 if s is None else s)
+        wanted = {c.name: c for c in conditions}
+        self.conditions = [c for c in conditions if any(r.condition == c.name for r in rows)]
         self.dimensions = [d for d in DIMENSIONS if any(d in r.scores for r in rows)]
         n = len(self.example_ids)
         self.values: dict[str, dict[str, dict[str, np.ndarray]]] = {
             d: {v: {} for v in self.variants} for d in self.dimensions
         }
         for r in rows:
-            if r.example_id not in index:
+            if r.example_id not in index or r.condition not in wanted:
                 continue
+            m = member(r.variant)
+            row = self.seeds[m.variant].index(m.seed)
             for d in self.dimensions:
-                per_condition = self.values[d][r.variant]
-                if r.condition not in per_condition:
-                    per_condition[r.condition] = np.full(n, np.nan)
-                per_condition[r.condition][index[r.example_id]] = r.scores.get(d, np.nan)
-        self.single_fields = [c for c in self.conditions if single_field_of(c) is not None]
-        if self.single_fields:
-            for d in self.dimensions:
-                for v in self.variants:
-                    stacked = [self.values[d][v][c] for c in self.single_fields if c in self.values[d][v]]
-                    if stacked:
-                        with warnings.catch_warnings():  # all-NaN columns stay NaN, silently
-                            warnings.simplefilter("ignore", RuntimeWarning)
-                            self.values[d][v][SINGLE_FIELD_MEAN] = np.nanmean(np.vstack(stacked), axis=0)
+                cells = self.values[d][m.variant]
+                if r.condition not in cells:
+                    cells[r.condition] = np.full((len(self.seeds[m.variant]), n), np.nan)
+                cells[r.condition][row, index[r.example_id]] = r.scores.get(d, np.nan)
+        self.single_fields = [c for c in self.conditions if c.single_field is not None]
+        for d in self.dimensions:
+            for v in self.variants:
+                stacked = [
+                    self.values[d][v][c.name] for c in self.single_fields if c.name in self.values[d][v]
+                ]
+                if stacked:
+                    with warnings.catch_warnings():  # all-NaN columns stay NaN, silently
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        self.values[d][v][SINGLE_FIELD_MEAN] = np.nanmean(np.stack(stacked), axis=0)
 
     def get(
         self, variant: str, condition: str, dimension: str = "response", subset: np.ndarray | None = None
     ) -> np.ndarray:
         values = self.values.get(dimension, {}).get(variant, {}).get(condition)
         if values is None:
-            values = np.full(len(self.example_ids), np.nan)
-        return values if subset is None else values[subset]
+            values = np.full((1, len(self.example_ids)), np.nan)
+        return values if subset is None else values[:, subset]
 
     def conditions_of(self, variant: str) -> list[str]:
         return list(self.values["response"].get(variant, {})) if "response" in self.values else []
 
+    @cached_property
+    def by_name(self) -> dict[str, Policy]:
+        return {c.name: c for c in self.conditions}
 
-def summarize(
-    rows: Iterable[ScoreRow],
-    unseen_users: Mapping[str, bool],
-    *,
-    seed: int = 0,
-    resamples: int = 2000,
-    gains: Sequence[tuple[str, str]] = GAINS,
-    ceiling_variant: str = CEILING,
-) -> dict[str, Any]:
-    """The metric blocks of summary.json: scores, retention, dimensions, gains, ceiling, by_user (README,
-    "Reading
-    the numbers").
-
-    ``unseen_users`` maps each evaluated example id to whether its user is absent from training; rows of
-    other examples are ignored.
-    """
-    rows = list(rows)
-    table = ScoreTable(rows, unseen_users)
-    boot = Bootstrap(seed, resamples)
-    has_unseen = bool(table.unseen.any())
-    subsets = {"seen": ~table.unseen, "unseen": table.unseen} if has_unseen else {}
-
-    def score_block(subset: np.ndarray | None) -> dict[str, dict[str, dict[str, float | int]]]:
-        return {
-            v: {c: boot.mean(table.get(v, c, subset=subset)).to_dict() for c in table.conditions_of(v)}
-            for v in table.variants
-        }
-
-    retention: dict[str, dict[str, float]] = {}
-    retention_ci: dict[str, dict[str, dict[str, float | int]]] = {}
-    for v in table.variants:
-        full = table.get(v, FULL)
-        retention[v], retention_ci[v] = {}, {}
-        for c in table.conditions_of(v):
-            est = boot.ratio(table.get(v, c), full)
-            retention[v][c] = round(est.mean, 6)
-            retention_ci[v][c] = est.to_dict()
-
-    gain_block: dict[str, dict[str, dict[str, float | int]]] = {}
-    for a, b in gains:
-        if a in table.variants and b in table.variants:
-            shared = [c for c in table.conditions_of(a) if c in table.conditions_of(b)]
-            gain_block[f"{a} vs {b}"] = {
-                c: boot.ratio(table.get(a, c), table.get(b, c), minus_one=True).to_dict() for c in shared
-            }
-
-    dimensions = {
-        v: {c: {d: _nanmean(table.get(v, c, d)) for d in table.dimensions} for c in table.conditions_of(v)}
-        for v in table.variants
-    }
-    ceiling: dict[str, float] = {}
-    if ceiling_variant in table.variants:
-        ceiling = {c: _nanmean(table.get(ceiling_variant, c)) for c in table.conditions_of(ceiling_variant)}
-
-    return {
-        "scores": score_block(None),
-        "retention": retention,
-        "retention_ci": retention_ci,
-        "dimensions": dimensions,
-        "gains": gain_block,
-        "single_field": _single_field_block(table, retention),
-        "ceiling": ceiling,
-        "by_user": {name: score_block(mask) for name, mask in subsets.items()},
-        "n_examples": len(table.example_ids),
-        "n_unseen_examples": int(table.unseen.sum()),
-        "missing": _missing(rows, unseen_users),
-    }
+    def paired(self, a: str, b: str) -> tuple[list[int], list[int]]:
+        """Rows of ``a`` and ``b`` to compare seed by seed: the same seeds, or one side shared by all."""
+        sa, sb = self.seeds.get(a, [None]), self.seeds.get(b, [None])
+        if len(sa) == 1 or len(sb) == 1 or sa == sb:
+            return list(range(len(sa))), list(range(len(sb)))
+        common = [s for s in sa if s in sb]
+        return [sa.index(s) for s in common], [sb.index(s) for s in common]
 
 
-def _missing(rows: Iterable[ScoreRow], unseen_users: Mapping[str, bool]) -> dict[str, dict[str, int]]:
-    """Failed judgements (the response score is NaN) per variant and condition; cells without any left out."""
-    out: dict[str, dict[str, int]] = {}
-    for r in rows:
-        if r.example_id in unseen_users and np.isnan(r.scores.get("response", np.nan)):
-            cell = out.setdefault(r.variant, {})
-            cell[r.condition] = cell.get(r.condition, 0) + 1
-    return out
-
-
-def _single_field_block(
-    table: ScoreTable, retention: Mapping[str, Mapping[str, float]]
-) -> dict[str, dict[str, Any]]:
-    out = {}
-    for v in table.variants:
-        fields = [c for c in table.single_fields if c in retention[v]]
-        if not fields:
-            continue
-        values = [retention[v][c] for c in fields]
-        out[v] = {
-            "retention_min": round(min(values), 6),
-            "retention_max": round(max(values), 6),
-            "retention_of_mean": retention[v].get(SINGLE_FIELD_MEAN),
-            "best_field": single_field_of(max(fields, key=lambda c: _nanmean(table.get(v, c)))),
-        }
-    return out
-
-
-def _nanmean(values: np.ndarray) -> float:
-    v = values[~np.isnan(values)]
-    return round(float(v.mean()), 6) if v.size else float("nan")
+def seed_mean(values: np.ndarray) -> float:
+    """The mean over seeds of each seed's mean (judge failures left out)."""
+    per_seed = [row[~np.isnan(row)].mean() for row in np.atleast_2d(values) if (~np.isnan(row)).any()]
+    return round(float(np.mean(per_seed)), 6) if per_seed else float("nan")

@@ -1,6 +1,6 @@
 """Generation spread over worker processes, with exactly the rows one process would write.
 
-The grid is cut into fixed chunks (:func:`~personadrop.evaluate.runner.grid_chunks`), and a chunk is
+The grid is cut into fixed chunks (:func:`~personadrop.evaluate.grid.grid_chunks`), and a chunk is
 always generated whole by one simulator call: batched generation, whose numerics depend on batch shape,
 then writes the same replies whichever process runs the chunk, or whether a resumed run redoes it. Workers
 load each simulator once (from its ``source``) and send rows back; the parent alone writes the store, so
@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from personadrop.evaluate.runner import generate_chunk, grid_chunks
+from personadrop.evaluate.grid import generate_chunk, grid_chunks
 from personadrop.evaluate.store import Generation, ResultsStore
 from personadrop.evaluate.task import EvalTask
 from personadrop.models.base import Simulator

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from personadrop.data.example import Example
-from personadrop.dropout import DEFAULT_CONDITIONS, Policy, parse_conditions
+from personadrop.dropout import DEFAULT_CONDITIONS, Policy
 from personadrop.errors import ConfigError, DataError
 from personadrop.judges.base import DIMENSIONS
 
@@ -77,7 +77,7 @@ class EvalTask:
         split: str | None = "test",
         max_examples: int | None = None,
         seed: int = 0,
-        conditions: str | Sequence[str] | Sequence[Policy] = DEFAULT_CONDITIONS,
+        conditions: Sequence[Policy] = DEFAULT_CONDITIONS,
         dimensions: Iterable[str] = DIMENSIONS,
         on_bad_row: str = "stop",
     ) -> EvalTask:
@@ -86,11 +86,7 @@ class EvalTask:
 
         if max_examples is not None and max_examples < 1:
             raise ConfigError(f"max_examples must be at least 1, got {max_examples}")
-        policies = (
-            list(conditions)
-            if conditions and isinstance(next(iter(conditions)), Policy)
-            else parse_conditions(conditions)
-        )  # type: ignore[arg-type]
+        policies = list(conditions)
         examples = load_examples(data, split=split, on_bad_row=on_bad_row).examples  # type: ignore[arg-type]
         return cls(
             tuple(sample_examples(examples, max_examples, seed)),

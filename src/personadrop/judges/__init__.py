@@ -50,7 +50,7 @@ def parse_llm_spec(spec: str) -> tuple[str, str, str | None]:
     model, _, base_url = rest.partition("@")
     model, base_url = model.strip(), base_url.strip()
     if backend == "anthropic" and not model:
-        from personadrop.judges.llm import DEFAULT_ANTHROPIC_MODEL
+        from personadrop.judges.llm_settings import DEFAULT_ANTHROPIC_MODEL
 
         model = DEFAULT_ANTHROPIC_MODEL
     if not model:

@@ -107,6 +107,6 @@ def plan_cost(
             tokens_in += n_requests * (estimate_tokens(prompt.system) + estimate_tokens(prompt.user))
             tokens_out += n_requests * expected_answer_tokens(k)
         calls = n_requests * per_request
-    priced = price_for(judge.model, judge.prices) is not None
-    cost = cost_usd(judge.model, tokens_in, tokens_out, judge.prices) if priced else 0.0
+    priced = price_for(judge.model, judge.ledger.prices) is not None
+    cost = cost_usd(judge.model, tokens_in, tokens_out, judge.ledger.prices) if priced else 0.0
     return JudgePlan(judge.name, generations, calls, cached, tokens_in, tokens_out, cost, priced)

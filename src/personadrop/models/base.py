@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from personadrop.data.example import Example
-from personadrop.dropout import VisiblePersona
+from personadrop.dropout import Condition, VisiblePersona
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,18 @@ class Simulator(ABC):
     @abstractmethod
     def generate(self, items: Sequence[SimulationItem]) -> list[str]:
         """Raw outputs (for ``states+response`` the tagged text; the reply is read with ``parse_output``)."""
+
+
+class SimulatorRecord(BaseModel):
+    """What answered under one stored name: its variant and training seed, its task, its identity."""
+
+    model_config = ConfigDict(extra="allow")
+
+    variant: str | None = None  # None: the stored name is the variant (records written before seeds)
+    seed: int | None = None  # the training seed of a trained simulator
+    method: str | None = None
+    train_condition: Condition | None = None
+    task: str = "response"
+    identity: dict[str, Any] | None = None
+    run: str | None = None  # the run directory or checkpoint it was loaded from
+    base: dict[str, Any] | None = None  # the pretrained model a trained run started from

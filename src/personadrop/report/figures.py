@@ -6,7 +6,7 @@ the Bayes-optimal ceiling. Colours are fixed per variant so the figures read tog
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,49 +17,67 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, item_p_of, single_field_of
+from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN
+from personadrop.evaluate.summary import Estimate, Summary
 from personadrop.persona import title_of
-from personadrop.variants import CEILING, DROPOUT_PAIRS, label, ordered
-from personadrop.variants import color as variant_color
-
-Summary = Mapping[str, Any]
+from personadrop.variants import CEILING, ordered
 
 
-def color(variant: str, index: int = 0) -> Any:
-    return variant_color(variant) or plt.get_cmap("tab10")(index % 10)
+def color(summary: Summary, variant: str, index: int = 0) -> Any:
+    return summary.color(variant) or plt.get_cmap("tab10")(index % 10)
 
 
 def trained_variants(summary: Summary) -> list[str]:
-    return [v for v in ordered(summary["scores"]) if v != CEILING]
-
-
-def _conditions(summary: Summary) -> list[str]:
-    return list(dict.fromkeys(c for v in summary["scores"].values() for c in v))
+    return [v for v in ordered(summary.scores) if v != CEILING]
 
 
 def single_fields(summary: Summary) -> list[tuple[str, str]]:
     """(condition, field) for each condition that shows one field alone, in the summary's order."""
-    return [(c, f) for c in _conditions(summary) if (f := single_field_of(c)) is not None]
+    return [(c.name, c.single_field) for c in summary.conditions if c.single_field is not None]
 
 
 def item_levels(summary: Summary) -> list[tuple[float, str]]:
     """(p, condition) for each pure item-dropout condition, by p."""
-    return sorted((p, c) for c in _conditions(summary) if (p := item_p_of(c)) is not None)
+    return sorted((c.item_p, c.name) for c in summary.conditions if c.item_p is not None)
+
+
+def _triple(e: Estimate | None) -> tuple[float, float, float]:
+    return (e.mean, e.ci_low, e.ci_high) if e is not None else (np.nan, np.nan, np.nan)
 
 
 def _est(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
-    e = summary["scores"].get(variant, {}).get(condition)
-    if not e:
-        return (np.nan, np.nan, np.nan)
-    return e["mean"], e["ci_low"], e["ci_high"]
+    return _triple(summary.scores.get(variant, {}).get(condition))
 
 
 def _bars(
-    ax: Any, x: np.ndarray, estimates: Sequence[tuple[float, float, float]], width: float, **kw: Any
+    ax: Any,
+    x: np.ndarray,
+    estimates: Sequence[tuple[float, float, float]],
+    width: float,
+    seeds: Sequence[Sequence[float]] = (),
+    **kw: Any,
 ) -> None:
+    """Bars with their intervals; ``seeds``: per bar, each training seed's own mean, drawn as dots."""
     means = np.array([e[0] for e in estimates])
     err = np.array([[m - lo, hi - m] for m, lo, hi in estimates]).T
     ax.bar(x, means, width, yerr=err, capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333333"}, **kw)
+    for xi, values in zip(x, seeds, strict=False):
+        if len(values) > 1:
+            ax.scatter(
+                np.full(len(values), xi),
+                values,
+                s=9,
+                color="white",
+                edgecolors="#222222",
+                linewidths=0.6,
+                zorder=4,
+            )
+
+
+def _seed_means(summary: Summary, variant: str, conditions: Sequence[str]) -> list[list[float]]:
+    """Per condition, the mean of each training seed of ``variant`` (empty for one seed or none)."""
+    per_seed = summary.per_seed.get(variant, {})
+    return [[cells[c] for cells in per_seed.values() if c in cells] for c in conditions]
 
 
 def _finish(fig: Figure, ax: Any, title: str, ylabel: str) -> Figure:
@@ -82,7 +100,7 @@ def _legend_below(fig: Figure, handles_labels: tuple[list[Any], list[str]]) -> N
 
 def fig_single_field_vs_full(summary: Summary) -> Figure:
     """Figure 1: each variant's single-field scores against its own full-persona score (dashed)."""
-    with_dropout = {b for _, b in DROPOUT_PAIRS}
+    with_dropout = {b for _, b in dropout_pairs(summary)}
     variants = [v for v in trained_variants(summary) if v not in with_dropout] or trained_variants(summary)
     conditions, fields = zip(*single_fields(summary), strict=True)
     width = max(3.6 * len(variants), 7.0)  # room for the title even with one variant
@@ -90,17 +108,28 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
     x = np.arange(len(fields))
     for i, (ax, v) in enumerate(zip(axes[0], variants, strict=True)):
         _bars(
-            ax, x, [_est(summary, v, c) for c in conditions], 0.7, color=color(v, i), label="only this field"
+            ax,
+            x,
+            [_est(summary, v, c) for c in conditions],
+            0.7,
+            _seed_means(summary, v, conditions),
+            color=color(summary, v, i),
+            label="only this field",
         )
         full = _est(summary, v, "full")[0]
         ax.axhline(full, color="#333333", linestyle="--", linewidth=1.2, label="full persona (same model)")
-        if CEILING in summary["scores"]:
+        if CEILING in summary.scores:
             _ceiling_ticks(
-                ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.35, label="ceiling (one field)"
+                summary,
+                ax,
+                x,
+                [_est(summary, CEILING, c)[0] for c in conditions],
+                0.35,
+                label="ceiling (one field)",
             )
         _blind_line(ax, summary)
         ax.set_xticks(x, [title_of(f) for f in fields], rotation=30, ha="right")
-        ax.set_title(f"{label(v)} (full persona: {full:.3f})", fontsize=10)
+        ax.set_title(f"{summary.label(v)} (full persona: {full:.3f})", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("alignment score (response)")
@@ -116,7 +145,7 @@ def fig_dropout_effect(summary: Summary) -> Figure:
     conditions = [
         c
         for c in ("full", SINGLE_FIELD_MEAN, "items:0.9")
-        if all(c in summary["scores"][v] for p in pairs for v in p)
+        if all(c in summary.scores[v] for p in pairs for v in p)
     ]
     names = {
         "full": "full persona",
@@ -130,11 +159,12 @@ def fig_dropout_effect(summary: Summary) -> Figure:
         for k, v in enumerate((base, fd)):
             offset = (2 * j + k - (2 * len(pairs) - 1) / 2) * width
             ests = [_est(summary, v, c) for c in conditions]
-            _bars(ax, x + offset, ests, width, color=color(v), label=label(v))
+            seeds = _seed_means(summary, v, conditions)
+            _bars(ax, x + offset, ests, width, seeds, color=color(summary, v), label=summary.label(v))
             if k == 1:
-                gains = summary.get("gains", {}).get(f"{fd} vs {base}", {})
+                gains = summary.gains.get(f"{fd} vs {base}", {})
                 for xi, c, e in zip(x + offset, conditions, ests, strict=True):
-                    g = gains.get(c, {}).get("mean")
+                    g = gains[c].mean if c in gains else None
                     if g is not None and np.isfinite(g):
                         top = max(e[2], _est(summary, base, c)[2])
                         ax.annotate(
@@ -147,8 +177,10 @@ def fig_dropout_effect(summary: Summary) -> Figure:
                             fontweight="bold",
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                         )
-    if CEILING in summary["scores"]:
-        _ceiling_ticks(ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":")
+    if CEILING in summary.scores:
+        _ceiling_ticks(
+            summary, ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":"
+        )
     _blind_line(ax, summary)
     ax.set_xticks(x, [names[c] for c in conditions])
     return _finish(
@@ -159,7 +191,7 @@ def fig_dropout_effect(summary: Summary) -> Figure:
     )
 
 
-def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
+def _field_bars(summary: Summary, estimate: Any, per_seed: bool = True) -> tuple[Figure, Any]:
     """Grouped bars: one group per single-field condition, one bar per trained variant, the ceiling as
     ticks."""
     variants = trained_variants(summary)
@@ -173,11 +205,12 @@ def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
             x + (i - (len(variants) - 1) / 2) * width,
             [estimate(v, c) for c in conditions],
             width,
-            color=color(v, i),
-            label=label(v),
+            _seed_means(summary, v, conditions) if per_seed else (),
+            color=color(summary, v, i),
+            label=summary.label(v),
         )
-    if CEILING in summary["scores"]:
-        _ceiling_ticks(ax, x, [estimate(CEILING, c)[0] for c in conditions], 0.42)
+    if CEILING in summary.scores and estimate(CEILING, conditions[0]) is not None:
+        _ceiling_ticks(summary, ax, x, [estimate(CEILING, c)[0] for c in conditions], 0.42)
     ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
     return fig, ax
 
@@ -185,7 +218,7 @@ def _field_bars(summary: Summary, estimate: Any) -> tuple[Figure, Any]:
 def _blind_line(ax: Any, summary: Summary) -> None:
     """The persona-blind level (the ceiling under ``none``) across the plot: a bar below it does no better
     than a perfect simulator that never saw a persona."""
-    level = _est(summary, CEILING, "none")[0] if CEILING in summary["scores"] else np.nan
+    level = _est(summary, CEILING, "none")[0] if CEILING in summary.scores else np.nan
     if np.isfinite(level):
         ax.axhline(
             level,
@@ -197,23 +230,24 @@ def _blind_line(ax: Any, summary: Summary) -> None:
         )
 
 
-def _ceiling_ticks(ax: Any, x: np.ndarray, values: Sequence[float], half_width: float, **kw: Any) -> None:
+def _ceiling_ticks(
+    summary: Summary, ax: Any, x: np.ndarray, values: Sequence[float], half_width: float, **kw: Any
+) -> None:
     """The ceiling as a short black line across each group of bars (one legend entry)."""
     ax.hlines(
         values,
         x - half_width,
         x + half_width,
-        colors=color(CEILING),
+        colors=color(summary, CEILING),
         linewidths=2,
         zorder=3,
-        label=kw.pop("label", label(CEILING)),
+        label=kw.pop("label", summary.label(CEILING)),
         **kw,
     )
 
 
 def _retention(summary: Summary, variant: str, condition: str) -> tuple[float, float, float]:
-    e = summary.get("retention_ci", {}).get(variant, {}).get(condition)
-    return (e["mean"], e["ci_low"], e["ci_high"]) if e else (np.nan, np.nan, np.nan)
+    return _triple(summary.retention_ci.get(variant, {}).get(condition))
 
 
 def fig_single_field_all(summary: Summary) -> Figure:
@@ -225,7 +259,7 @@ def fig_single_field_all(summary: Summary) -> Figure:
 
 def fig_retention_by_field(summary: Summary) -> Figure:
     """Figure 4: retention (score with one field / score with the full persona) by field."""
-    fig, ax = _field_bars(summary, lambda v, c: _retention(summary, v, c))
+    fig, ax = _field_bars(summary, lambda v, c: _retention(summary, v, c), per_seed=False)
     ax.axhline(1.0, color="#333333", linestyle="--", linewidth=1)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     return _finish(fig, ax, "Retention with a single field (100% = the full-persona score)", "retention")
@@ -236,10 +270,10 @@ def fig_item_dropout(summary: Summary) -> Figure:
     levels = [0.0, *(p for p, _ in item_levels(summary))]
     conditions = ["full", *(c for _, c in item_levels(summary))]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, v in enumerate(ordered(summary["scores"])):
+    for i, v in enumerate(ordered(summary.scores)):
         style = {
-            "color": color(v, i),
-            "label": label(v),
+            "color": color(summary, v, i),
+            "label": summary.label(v),
             "linestyle": ":" if v == CEILING else "-",
             "marker": "o",
             "markersize": 3,
@@ -265,18 +299,41 @@ def fig_item_dropout(summary: Summary) -> Figure:
     return fig
 
 
+def fig_persona_use(summary: Summary) -> Figure:
+    """Figure 6: persona use with one field visible, per field and variant: the share of what that field
+    makes achievable (ceiling minus the persona-blind ceiling) that the variant realizes."""
+
+    def use(v: str, c: str) -> tuple[float, float, float] | None:
+        return None if v == CEILING else _triple(summary.persona_use.get(v, {}).get(c))
+
+    fig, ax = _field_bars(summary, use, per_seed=False)
+    ax.axhline(1.0, color=color(summary, CEILING), linewidth=1.5, label="the ceiling reads it all (1)")
+    ax.axhline(0.0, color="#8c8c8c", linestyle="-.", linewidth=1.2, label="no better than persona-blind (0)")
+    return _finish(
+        fig,
+        ax,
+        "Persona use with a single field visible (unlike retention, not gamed by ignoring it)",
+        "persona use",
+    )
+
+
 FIGURES = {
     "fig1_single_field_vs_full.png": fig_single_field_vs_full,
     "fig2_field_dropout_effect.png": fig_dropout_effect,
     "fig3_single_field_all_variants.png": fig_single_field_all,
     "fig4_retention_by_field.png": fig_retention_by_field,
     "fig5_item_dropout.png": fig_item_dropout,
+    "fig6_persona_use.png": fig_persona_use,
 }
 
 
 def dropout_pairs(summary: Summary) -> list[tuple[str, str]]:
     """(variant, the same trained with dropout) for every pair the summary holds both of."""
-    return [(a, b) for a, b in DROPOUT_PAIRS if a in summary["scores"] and b in summary["scores"]]
+    return [
+        (info.dropout_of, v)
+        for v, info in summary.variants.items()
+        if info.dropout_of in summary.scores and v in summary.scores
+    ]
 
 
 def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
@@ -284,7 +341,9 @@ def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, draw in FIGURES.items():
-        if name.startswith(("fig1", "fig3", "fig4")) and not single_fields(summary):
+        if name.startswith(("fig1", "fig3", "fig4", "fig6")) and not single_fields(summary):
+            continue
+        if name.startswith("fig6") and not summary.persona_use:
             continue
         if name.startswith("fig5") and not item_levels(summary):
             continue

@@ -1,7 +1,7 @@
 """Using simulators: an OpenAI-compatible chat server, multi-turn simulation against an agent, and the
 persona explorer page.
 
-    served = Served({"sft": load_simulator("runs/sft")}, condition="full")
+    served = Served({"sft": load_simulator("runs/sft")}, condition=Full())
     app = create_app(served)                  # FastAPI; `personadrop serve runs/sft` runs it with uvicorn
 """
 

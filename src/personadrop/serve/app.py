@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
+from personadrop.dropout import Full, Policy
 from personadrop.models.base import Simulator
 from personadrop.prompts import TASKS, parse_output, parse_tag
 from personadrop.serve.batcher import DynamicBatcher
@@ -33,7 +34,7 @@ class Served:
         self,
         simulators: Mapping[str, Simulator],
         *,
-        condition: str = "full",
+        condition: Policy = Full(),  # noqa: B008 - policies are immutable
         window: float = 0.01,
         max_batch: int = 64,
     ):

@@ -9,7 +9,6 @@ evaluated shows exactly the replies the study scored. Answers are cached per (va
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,14 +19,16 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from personadrop.data.example import Example
-from personadrop.dropout import MaskKey, parse_condition
+from personadrop.dropout import Compose, Drop, Full, ItemDropout, MaskKey, NoPersona, Policy
 from personadrop.errors import ConfigError
+from personadrop.evaluate.summary import Summary
 from personadrop.judges.base import Judge, JudgeRequest
 from personadrop.models.base import SimulationItem, Simulator
 from personadrop.prompts import TASKS, parse_output, parse_tag
+from personadrop.report.headline import headline
 from personadrop.serve.app import Served
 from personadrop.serve.protocol import ProtocolError
-from personadrop.variants import label, ordered
+from personadrop.variants import ordered
 
 
 @dataclass
@@ -40,47 +41,36 @@ class StudyView:
     examples: dict[str, Example]
     simulators: dict[str, Simulator]
     judge: Judge
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary | None = None
     cache: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, study_dir: str | Path) -> StudyView:
-        """Open a study directory (trained runs, evaluation data, report) for exploring."""
+        """Open a study directory (trained runs, evaluation data, report) for exploring: each variant as its
+        first training seed's simulator."""
         from personadrop.judges import make_judge
-        from personadrop.simulators import load_simulator
-        from personadrop.study import Study, load_study_config
-        from personadrop.train.run import RunDir
-        from personadrop.variants import VARIANTS
+        from personadrop.report.writer import read_summary
+        from personadrop.study import Study, StudyLayout, load_study_config
 
-        path = Path(study_dir)
-        if not (path / "study.yaml").is_file():
+        layout = StudyLayout(Path(study_dir))
+        if not layout.is_study:
             raise ConfigError(
-                f"{path} is not a study directory (no study.yaml); run `personadrop study` first"
+                f"{layout.root} is not a study directory (no study.yaml); run `personadrop study` first"
             )
-        cfg = load_study_config(path / "study.yaml")
-        study = Study(cfg, path, progress=False)
-        task = study._task()
+        cfg = load_study_config(layout.config)
+        study = Study(cfg, layout.root, progress=False)
+        task = study.task()
+        members = study.members()
         simulators: dict[str, Simulator] = {}
-        for name in cfg.variants:
-            spec = VARIANTS[name]
-            run = RunDir(study._run_dir(name))
-            if spec.trained:
-                if not run.done:
-                    continue  # not trained yet: nothing to show for it
-                simulators[name] = load_simulator(run.path, name=name, **cfg.evaluation.decoding)
-            elif spec.needs_checkpoint:
-                base = study.train_config("sft")
-                simulators[name] = load_simulator(
-                    str(base.model.path), name=name, max_prompt_tokens=base.max_prompt_tokens
-                )
-            else:
-                simulators[name] = load_simulator(name, data=study.data.location, name=name)
+        for name, simulator in study.simulators(finished_only=True).items():
+            variant = members[name].variant or name
+            simulators.setdefault(variant, simulator)  # the first seed of each variant
         if not simulators:
-            raise ConfigError(f"{path} holds no trained variant yet; finish the study first")
-        summary_path = path / "report" / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        judge = make_judge(cfg.judge, cache_dir=path / "judge-cache", **cfg.judge_options)
-        return cls(path, cfg.name, cfg.seed, {e.id: e for e in task.examples}, simulators, judge, summary)
+            raise ConfigError(f"{layout.root} holds no trained variant yet; finish the study first")
+        summary = read_summary(layout.summary) if layout.summary.exists() else None
+        judge = make_judge(cfg.judge, cache_dir=layout.judge_cache, **cfg.judge_options)
+        examples = {e.id: e for e in task.examples}
+        return cls(layout.root, cfg.name, cfg.seed, examples, simulators, judge, summary)
 
     # ------------------------------------------------------------------ what the page asks
     def overview(self) -> dict[str, Any]:
@@ -88,11 +78,14 @@ class StudyView:
         figures = sorted(p.name for p in (self.path / "report" / "figures").glob("*.png"))
         return {
             "name": self.name,
-            "variants": [{"name": v, "label": label(v)} for v in ordered(self.simulators)],
+            "variants": [{"name": v, "label": self.label(v)} for v in ordered(self.simulators)],
             "fields": fields,
             "figures": figures,
             "headline": _headline(self.summary),
         }
+
+    def label(self, variant: str) -> str:
+        return self.summary.label(variant) if self.summary else variant
 
     def example_list(self, user: str | None, seen: str | None) -> list[dict[str, Any]]:
         out = []
@@ -130,17 +123,17 @@ class StudyView:
         }
 
 
-def condition_of(fields: list[str], hidden: list[str], item_p: float) -> str:
+def condition_of(fields: list[str], hidden: list[str], item_p: float) -> Policy:
     """The condition a page's toggles describe: hidden fields dropped, then items dropped with ``item_p``."""
     shown = [f for f in fields if f not in hidden]
-    parts = []
     if not shown:
-        parts.append("none")
-    elif len(shown) < len(fields):
-        parts.append("drop:" + "+".join(f for f in fields if f in hidden))
-    if item_p > 0 and shown:
-        parts.append(f"items:{item_p:g}")
-    return ",".join(parts) or "full"
+        return NoPersona()
+    parts: list[Policy] = []
+    if len(shown) < len(fields):
+        parts.append(Drop(tuple(f for f in fields if f in hidden)))
+    if item_p > 0:
+        parts.append(ItemDropout(item_p))
+    return Full() if not parts else parts[0] if len(parts) == 1 else Compose(*parts)
 
 
 class SimulateRequest(BaseModel):
@@ -186,8 +179,7 @@ def explorer_routes(view: StudyView):
                 raise ProtocolError(
                     f"unknown field {unknown[0]!r}; fields are {', '.join(fields)}", param="hidden"
                 )
-            condition = condition_of(fields, request.hidden, request.item_p)
-            policy = parse_condition(condition, fields)
+            policy = condition_of(fields, request.hidden, request.item_p)
             visible = policy(e.persona, MaskKey(view.seed, e.id, 0))
             answers = await asyncio.gather(
                 *(_answer(view, served, name, e, visible, policy.name) for name in ordered(view.simulators))
@@ -227,7 +219,7 @@ async def _answer(
             else (await asyncio.to_thread(view.judge.score, [JudgeRequest.about(example, [reply])]))[0][0]
         )
         view.cache[key] = {
-            "label": label(name),
+            "label": view.label(name),
             "reply": reply or "",
             "states": states,
             "score": None if score != score else round(float(score), 3),
@@ -235,14 +227,22 @@ async def _answer(
     return view.cache[key]
 
 
-def _headline(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for v in ordered(summary.get("scores", {})):
-        scores = summary["scores"][v]
-        rows.append(
-            {
-                "variant": label(v),
-                **{c: (scores.get(c) or {}).get("mean") for c in ("full", "none", "only:*", "items:0.9")},
-            }
-        )
-    return rows
+def _headline(summary: Summary | None) -> list[dict[str, Any]]:
+    """The summary's headline rows, as the page shows them (means)."""
+    if summary is None:
+        return []
+    return [
+        {
+            "variant": r.label,
+            **{
+                name: e.mean if e is not None and e.known else None
+                for name, e in (
+                    ("full", r.full),
+                    ("none", r.none),
+                    ("only:*", r.one_field),
+                    ("items:0.9", r.items),
+                )
+            },
+        }
+        for r in headline(summary)
+    ]

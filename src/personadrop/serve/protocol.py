@@ -110,7 +110,7 @@ class Simulation:
 
 
 def read_request(
-    request: ChatRequest, *, task: str, default_condition: str, needs_persona: bool = True
+    request: ChatRequest, *, task: str, default_condition: Policy, needs_persona: bool = True
 ) -> Simulation:
     """The item a request asks to simulate; :class:`ProtocolError` (400) for anything it cannot be."""
     chars = sum(len(m.text) for m in request.messages) + len(json.dumps(request.persona or ""))
@@ -121,7 +121,7 @@ def read_request(
             code="context_length_exceeded",
         )
     try:
-        policy = parse_condition(request.condition or default_condition)
+        policy = parse_condition(request.condition) if request.condition else default_condition
     except ConditionError as err:
         raise ProtocolError(str(err), param="condition", code="invalid_condition") from None
     persona = _persona(request)

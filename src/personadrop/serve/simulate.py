@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from personadrop.dropout import Full, Policy
 from personadrop.errors import DataError
 
 #: A simulated user ends the conversation by writing one of these.
@@ -63,7 +64,7 @@ def simulate(
     opening: str,
     turns: int,
     out: Path,
-    condition: str = "full",
+    condition: Policy = Full(),  # noqa: B008 - policies are immutable
     seed: int = 0,
     agent_system: str | None = None,
     on_turn: Callable[[dict[str, Any]], None] | None = None,
@@ -100,7 +101,7 @@ def simulate(
                 messages=messages,
                 seed=seed,
                 user=key,
-                extra_body={"persona": persona, "condition": condition},
+                extra_body={"persona": persona, "condition": condition.name},
             )
             choice = reply.choices[0]
             text = choice.message.content or ""
@@ -112,7 +113,7 @@ def simulate(
                     "speaker": "user",
                     "content": text,
                     "model": user.model,
-                    "condition": (reply.model_extra or {}).get("condition", condition),
+                    "condition": (reply.model_extra or {}).get("condition", condition.name),
                     "states": extra.get("states"),
                     **({"ended": True} if ended else {}),
                 }

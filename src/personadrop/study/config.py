@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from personadrop.dropout import DEFAULT_CONDITIONS, parse_condition
-from personadrop.errors import ConfigError
+from personadrop.dropout import DEFAULT_CONDITIONS, Condition, FieldDropout, Policy, field_dropout_shorthand
+from personadrop.errors import ConditionError, ConfigError
 from personadrop.judges.base import DIMENSIONS
 from personadrop.settings import first_error, merge_settings, read_settings
 from personadrop.variants import VARIANTS
@@ -62,7 +62,9 @@ class DataSpec(_Plain):
 
 
 class EvaluationSpec(_Plain):
-    conditions: list[str] = Field(default_factory=lambda: list(DEFAULT_CONDITIONS))
+    conditions: list[Condition] = Field(
+        default_factory=lambda: list(DEFAULT_CONDITIONS), validate_default=True
+    )
     dimensions: list[str] = Field(default_factory=lambda: list(DIMENSIONS))
     judge_batch_size: int = Field(64, ge=1)  # (condition, example) groups per judge.score call
     # Simulator decoding (temperature, batch_size, ...): fields of personadrop.models.hf.Decoding.
@@ -82,11 +84,10 @@ class EvaluationSpec(_Plain):
 
     @field_validator("conditions")
     @classmethod
-    def _conditions(cls, names: list[str]) -> list[str]:
-        canonical = [parse_condition(n).name for n in names]  # raises ConditionError on a bad name
-        if "full" not in canonical:
+    def _conditions(cls, policies: list[Policy]) -> list[Policy]:
+        if not any(p.is_full for p in policies):
             raise ValueError("conditions must include `full`: retention is measured against it")
-        return list(dict.fromkeys(canonical))
+        return list({p.name: p for p in policies}.values())  # each name once, in order
 
     @field_validator("dimensions")
     @classmethod
@@ -99,12 +100,15 @@ class EvaluationSpec(_Plain):
 
 class StudyConfig(_Plain):
     name: str = "demo"
-    seed: int = 0
+    seed: int = 0  # the world, the evaluation sample and its masks
+    # Training seeds: every trained variant trains once per seed (data order, sampling, new weights); all
+    # are evaluated on the same examples and masks. Empty: the study's seed alone.
+    seeds: list[int] = Field(default_factory=list)
     data: DataSpec = Field(default_factory=DataSpec)
     model: dict[str, Any] = Field(default_factory=dict)  # TrainConfig.model: preset, or path (+ lora)
     # What the "+fd" variants see of each training persona (a condition name); `field_dropout: p` is short
     # for `train_condition: fields:p`.
-    train_condition: str = "fields:0.6"
+    train_condition: Condition = FieldDropout(0.6)
     training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
     training_profile: Literal["quick", "default"] = "default"
     # Runs trained side by side; None: 2 on a CPU, 1 for a checkpoint.
@@ -122,20 +126,14 @@ class StudyConfig(_Plain):
     @model_validator(mode="before")
     @classmethod
     def _field_dropout(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "field_dropout" in data:
-            data = dict(data)
-            p = data.pop("field_dropout")
-            if "train_condition" in data:
-                raise ValueError("give either field_dropout or train_condition, not both")
-            if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
-                raise ValueError(f"field_dropout must be a probability in (0, 1], got {p!r}")
-            data["train_condition"] = f"fields:{p:g}"
-        return data
+        return field_dropout_shorthand(data) if isinstance(data, dict) else data
 
     @field_validator("train_condition")
     @classmethod
-    def _train_condition(cls, name: str) -> str:
-        return parse_condition(name).name
+    def _dropout_hides_something(cls, policy: Policy) -> Policy:
+        if policy.is_full:
+            raise ValueError("the +fd variants need a train condition that hides something (not `full`)")
+        return policy
 
     @field_validator("variants")
     @classmethod
@@ -178,6 +176,19 @@ class StudyConfig(_Plain):
     def trained_variants(self) -> list[str]:
         return [v for v in self.variants if VARIANTS[v].trained]
 
+    @property
+    def train_conditions(self) -> list[Policy]:
+        """What the +fd variants are trained under (one +fd variant of each method per condition)."""
+        return [self.train_condition]
+
+    @model_validator(mode="after")
+    def _seeds(self) -> StudyConfig:
+        if not self.seeds:
+            self.seeds = [self.seed]
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be distinct and >= 0, got {self.seeds}")
+        return self
+
     def reward_judge_spec(self) -> tuple[str, dict[str, Any]]:
         """The GRPO reward judge and its options (the evaluation judge's, when it is the same judge)."""
         if self.reward_judge in (None, self.judge):
@@ -199,6 +210,8 @@ def load_study_config(
         return StudyConfig(**merged)
     except ValidationError as err:
         raise ConfigError(f"{path}: {first_error(err)}" if path else first_error(err)) from None
+    except (ConditionError, ConfigError) as err:  # from a shorthand read before the fields
+        raise type(err)(f"{path}: {err}" if path else str(err)) from None
 
 
 def dump_config(cfg: StudyConfig) -> str:

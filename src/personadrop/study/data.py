@@ -20,9 +20,10 @@ class DataSource:
     seed: int
 
     @classmethod
-    def of(cls, cfg: StudyConfig, study_dir: Path) -> DataSource:
+    def of(cls, cfg: StudyConfig, world_dir: Path) -> DataSource:
+        """The config's data; a synthetic world is generated into ``world_dir``."""
         if cfg.data.world is not None:
-            return cls(str(study_dir / "data"), cfg.data.world, cfg.seed)
+            return cls(str(world_dir), cfg.data.world, cfg.seed)
         return cls(str(cfg.data.path), None, cfg.seed)
 
     @property

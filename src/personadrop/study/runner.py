@@ -1,14 +1,10 @@
-"""The main job: one config -> data -> trained variants -> evaluation under every condition -> report.
+"""The main job: one config -> data -> trained variants (each with its training seeds) -> evaluation under
+every condition -> report.
 
-A study directory holds every stage's output and is resumed stage by stage: the world is not redrawn,
-a finished training run is skipped and a killed one resumes from its last checkpoint, the evaluation
-store skips rows it holds, and the report is redrawn from the store (cheap)::
-
-    study.yaml       the resolved config           timings.json   seconds per stage, per run
-    data/            the synthetic world (when the data is a world)
-    runs/<variant>/  training run directories
-    eval/            the evaluation directory (generations, scores)
-    report/          summary.json, results.csv, report.md, figures/
+A study directory (:class:`~personadrop.study.layout.StudyLayout`) holds every stage's output and is
+resumed stage by stage: the world is not redrawn, a finished training run is skipped and a killed one
+resumes from its last checkpoint, the evaluation store skips rows it holds, and the report is redrawn from
+the store (cheap).
 """
 
 from __future__ import annotations
@@ -18,21 +14,42 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from personadrop.dropout import Full, Policy
 from personadrop.errors import ConfigError
 from personadrop.evaluate.evaluation import check_failures
+from personadrop.evaluate.summary import Summary
+from personadrop.evaluate.task import EvalTask
+from personadrop.models.base import Simulator, SimulatorRecord
+from personadrop.simulators import load_simulator, member_name
 from personadrop.study.config import StudyConfig, dump_config
 from personadrop.study.data import DataSource
+from personadrop.study.layout import StudyLayout
 from personadrop.study.plan import StudyPlan
 from personadrop.study.scheduler import TrainJob, train_all
 from personadrop.train.config import TrainConfig
 from personadrop.train.run import RunDir
-from personadrop.variants import VARIANTS
+from personadrop.variants import VARIANTS, VariantSpec, variant_name
 from personadrop.workers import worker_pool
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of a study: a variant of the table, under its train condition, with one seed."""
+
+    name: str  # the variant's name in this study (``grpo+fd``; by its rate in a dropout sweep)
+    spec: VariantSpec
+    train_condition: Policy
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return member_name(self.name, self.seed)
 
 
 class Study:
@@ -43,13 +60,14 @@ class Study:
     ):
         self.cfg = cfg
         self.out = Path(out_dir)
-        self.data = DataSource.of(cfg, self.out)
+        self.layout = StudyLayout(self.out)
+        self.data = DataSource.of(cfg, self.layout.data)
         self.console = console or Console(stderr=True, markup=False)
         self.progress = progress
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ the job
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Summary:
         """Every stage, skipping what is done; returns the summary.
 
         Everything a run needs (API keys, judges, the evaluation split, decoding) is checked before any
@@ -62,7 +80,7 @@ class Study:
         except BadRowError as err:
             raise err.with_hint("set data.on_bad_row: skip in the study config to skip such rows") from None
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> Summary:
         from personadrop.files import exclusive
 
         with exclusive(self.out, "study"):
@@ -72,14 +90,14 @@ class Study:
             judge = self._judges_ready()
             try:
                 self._stage("data", self.data.prepare, did_work=not self.data.ready)
-                task = self._task()  # a missing split or a bad row fails here, before any training
+                task = self.task()  # a missing split or a bad row fails here, before any training
                 self._write_config()
                 train_workers, eval_workers = self._training_workers(), self._evaluation_workers()
                 # One pool for both stages: evaluation runs in the processes that trained (already
                 # started, libraries imported). Processes start on first use, so a resumed study whose
                 # runs are done starts none for training.
                 with worker_pool(max(train_workers, eval_workers), threads=1) as pool:
-                    runs = train_all(
+                    train_all(
                         self._jobs(),
                         workers=train_workers,
                         console=self.console,
@@ -89,7 +107,7 @@ class Study:
                     )
                     results = self._stage(
                         "evaluate",
-                        lambda: self._evaluate(task, runs, judge, eval_workers, pool),
+                        lambda: self._evaluate(task, judge, eval_workers, pool),
                         did_work=lambda r: r.work.any,
                     )
             finally:
@@ -100,7 +118,7 @@ class Study:
             failed,
             total,
             self.cfg.evaluation.max_failure_share,
-            retry_hint=f"Run the same command again to retry them (report: {self.out / 'report'}).",
+            retry_hint=f"Run the same command again to retry them (report: {self.layout.report}).",
         )
         return summary
 
@@ -108,23 +126,24 @@ class Study:
         """The work a run would do; needs no API key, no model weights and (for real data) no data."""
         from personadrop.judges import plan_cost
 
-        examples = len(self._task().examples) if self.data.ready else self.cfg.data.max_eval_examples
+        examples = len(self.task().examples) if self.data.ready else self.cfg.data.max_eval_examples
         runs = [
             {
-                "variant": job.variant,
+                "variant": job.key,
                 "method": job.method,
-                "train_condition": job.config.train_condition,
+                "train_condition": job.config.train_condition.name,
                 "warm_start": job.warm_start,
                 "done": RunDir(job.out_dir).done,
             }
             for job in self._jobs()
         ]  # building the jobs validates every training config
+        members = self.members()
         plan = StudyPlan(
             data=self.data.describe(),
             eval_examples=examples,
             runs=runs,
-            conditions=self.cfg.evaluation.conditions,
-            variants=self.cfg.variants,
+            conditions=[c.name for c in self.cfg.evaluation.conditions],
+            variants=list(members),
             dimensions=self.cfg.evaluation.dimensions,
         )
         if examples is not None:
@@ -136,55 +155,118 @@ class Study:
                 **self.cfg.judge_options,
             )
             plan.judge_lines.append("evaluation " + ev.describe())
-        if any(VARIANTS[v].method != "sft" for v in self.cfg.trained_variants):
+        if any(self._method(r.spec).uses_reward for r in self.planned_runs()):
             reward, _ = self.cfg.reward_judge_spec()
             plan.judge_lines.append(
                 f"GRPO rewards: judge {reward} (calls depend on training steps; see the training profile)"
             )
         return plan
 
+    # ------------------------------------------------------------------ what the study holds
+    def planned_runs(self) -> list[PlannedRun]:
+        """Every training run: each trained variant of the config, under its train condition, per seed."""
+        out = []
+        for name in self.cfg.trained_variants:
+            spec = VARIANTS[name]
+            conditions = self.cfg.train_conditions if spec.with_dropout else [Full()]
+            for condition in conditions:
+                variant = variant_name(spec.method or "", condition)
+                out += [PlannedRun(variant, spec, condition, seed) for seed in self.cfg.seeds]
+        return out
+
+    def members(self) -> dict[str, SimulatorRecord]:
+        """What the evaluation stores results under: each trained run (variant and seed), and each untrained
+        variant or reference once, with what it is."""
+        out = {
+            r.key: SimulatorRecord(
+                variant=r.name,
+                seed=r.seed,
+                method=r.spec.method,
+                train_condition=r.train_condition,
+                run=str(self.layout.run(r.name, r.seed)),
+            )
+            for r in self.planned_runs()
+        }
+        for name in self.cfg.variants:
+            if not VARIANTS[name].trained:
+                out[name] = SimulatorRecord(variant=name, run=self._untrained_source(name)[0])
+        return out
+
+    def simulators(self, *, finished_only: bool = False) -> dict[str, Simulator]:
+        """Every member as a simulator, loaded (the study's evaluation decoding); ``finished_only`` leaves out
+        trained runs that have not finished."""
+        out: dict[str, Simulator] = {}
+        decoding = dict(self.cfg.evaluation.decoding)
+        for name, record in self.members().items():
+            if record.seed is not None:
+                if finished_only and not RunDir(record.run or "").done:
+                    continue
+                out[name] = load_simulator(record.run or "", name=name, **decoding)
+            else:
+                spec, options = self._untrained_source(name)
+                out[name] = load_simulator(spec, data=self.data.location, name=name, **options, **decoding)
+        return out
+
+    def _untrained_source(self, name: str) -> tuple[str, dict[str, Any]]:
+        """What an untrained variant loads: the study's base checkpoint (with the training prompt budget and
+        decoding), or a reference by name (``bayes``)."""
+        if VARIANTS[name].needs_checkpoint:
+            base = self.train_config(None)
+            return str(base.model.path), {
+                "max_prompt_tokens": base.max_prompt_tokens,
+                **base.decoding.model_dump(),
+            }
+        return name, {}
+
     # ------------------------------------------------------------------ stages
     def _jobs(self) -> list[TrainJob]:
         reward, options = self.cfg.reward_judge_spec()
+        runs = self.planned_runs()
+        keys = {(r.spec.name, r.train_condition.name, r.seed): r.key for r in runs}
         jobs = []
-        for name in self.cfg.trained_variants:
-            spec = VARIANTS[name]
-            warm = spec.warm_start if spec.warm_start in self.cfg.variants else None
+        for r in runs:
+            # A warm start is the same seed's finished run of the variant it names (same train condition).
+            warm = keys.get((r.spec.warm_start or "", r.train_condition.name, r.seed))
             jobs.append(
                 TrainJob(
-                    variant=name,
-                    method=spec.method or "",
+                    variant=r.name,
+                    seed=r.seed,
+                    method=r.spec.method or "",
                     data=self.data.location,
-                    out_dir=str(self._run_dir(name)),
-                    config=self.train_config(name),
+                    out_dir=str(self.layout.run(r.name, r.seed)),
+                    config=self.train_config(r),
                     judge=reward,
                     judge_options=options,
-                    judge_cache=str(self.out / "judge-cache"),
+                    judge_cache=str(self.layout.judge_cache),
                     warm_start=warm,
                     on_bad_row=self.cfg.data.on_bad_row,
                 )
             )
         return jobs
 
-    def train_config(self, variant: str) -> TrainConfig:
-        """The resolved training config of one trained variant."""
+    def train_config(self, run: PlannedRun | None) -> TrainConfig:
+        """The resolved training config of one planned run (None: the study's plain SFT settings)."""
         from personadrop.train.config import resolve_config
 
-        spec = VARIANTS[variant]
         options: dict[str, Any] = {
             **self.cfg.training,
-            "seed": self.cfg.seed,
+            "seed": run.seed if run else self.cfg.seeds[0],
             "judge": self.cfg.reward_judge_spec()[0],
-            "train_condition": self.cfg.train_condition if spec.with_dropout else "full",
+            "train_condition": run.train_condition if run else Full(),
         }
         if self.cfg.model:
             options["model"] = self.cfg.model
-        return resolve_config(spec.method or "", profile=self.cfg.training_profile, **options)
+        method = run.spec.method if run else "sft"
+        return resolve_config(method or "", profile=self.cfg.training_profile, **options)
+
+    @staticmethod
+    def _method(spec: VariantSpec):
+        from personadrop.train.methods import get_method
+
+        return get_method(spec.method or "")
 
     def _reward_judge_ready(self) -> None:
-        if not self.cfg.trained_variants or all(
-            VARIANTS[v].method == "sft" for v in self.cfg.trained_variants
-        ):
+        if not any(self._method(r.spec).uses_reward for r in self.planned_runs()):
             return
         from personadrop.judges import make_judge
 
@@ -213,7 +295,7 @@ class Study:
         cores = os.cpu_count() or 1
         return (
             2
-            if small and not torch.cuda.is_available() and cores >= 2 and len(self.cfg.trained_variants) > 1
+            if small and not torch.cuda.is_available() and cores >= 2 and len(self.planned_runs()) > 1
             else 1
         )
 
@@ -247,9 +329,8 @@ class Study:
                 "choose another study seed (or another base)"
             )
 
-    def _task(self):
-        from personadrop.evaluate import EvalTask
-
+    def task(self) -> EvalTask:
+        """The evaluation: the sampled test examples under every condition, masked with the study seed."""
         ev = self.cfg.evaluation
         return EvalTask.load(
             self.data.location,
@@ -261,49 +342,32 @@ class Study:
             on_bad_row=self.cfg.data.on_bad_row,
         )
 
-    def _evaluate(
-        self, task: Any, runs: dict[str, Path], judge: Any, workers: int, pool: Executor | None
-    ) -> Any:
+    def _evaluate(self, task: Any, judge: Any, workers: int, pool: Executor | None) -> Any:
         from personadrop.evaluate import evaluate
-        from personadrop.simulators import load_simulator
 
-        simulators, records = {}, {}
-        for name in self.cfg.variants:
-            options: dict[str, Any] = dict(self.cfg.evaluation.decoding)
-            if name in runs:
-                spec = str(runs[name])
-            elif VARIANTS[name].needs_checkpoint:  # the base model as it is: the training prompt budget
-                base = self.train_config("sft")
-                spec = str(base.model.path)
-                options = {
-                    "max_prompt_tokens": base.max_prompt_tokens,
-                    **base.decoding.model_dump(),
-                    **options,
-                }
-            else:
-                spec = name
-            simulators[name] = load_simulator(spec, data=self.data.location, name=name, **options)
-            records[name] = {"run": str(runs.get(name, spec))}
-            if name in runs:  # which pretrained model it started from, for the report
-                records[name]["base"] = RunDir(runs[name]).meta.get("base")
+        records = self.members()
+        for record in records.values():
+            if record.seed is not None:  # which pretrained model a run started from, for the report
+                run = RunDir(record.run or "").record
+                record.base = run.base if run else None
         return evaluate(
             task,
-            simulators,
+            self.simulators(),
             judge,
-            out=self.out / "eval",
-            runs=records,
+            out=self.layout.eval,
+            records=records,
             progress=self.progress,
             judge_batch_size=self.cfg.evaluation.judge_batch_size,
             workers=workers,
             pool=pool,
         )
 
-    def _report(self) -> dict[str, Any]:
+    def _report(self) -> Summary:
         from personadrop.report.writer import write_report
 
         return write_report(
-            [self.out / "eval"],
-            self.out / "report",
+            [self.layout.eval],
+            self.layout.report,
             seed=self.cfg.seed,
             resamples=self.cfg.bootstrap_resamples,
             title=f"personadrop study: {self.cfg.name}",
@@ -326,17 +390,17 @@ class Study:
         self._write_timings()
 
     def _read_timings(self) -> dict[str, float]:
-        path = self.out / "timings.json"
+        path = self.layout.timings
         try:
             return dict(json.loads(path.read_text())) if path.exists() else {}
         except (OSError, ValueError, TypeError):
             return {}  # only a record of times: a damaged one is started afresh
 
     def _write_timings(self) -> None:
-        (self.out / "timings.json").write_text(json.dumps(self.timings, indent=2) + "\n")
+        self.layout.timings.write_text(json.dumps(self.timings, indent=2) + "\n")
 
     def _check_config_unchanged(self) -> None:
-        path = self.out / "study.yaml"
+        path = self.layout.config
         if path.exists() and path.read_text() != dump_config(self.cfg):
             raise ConfigError(
                 f"{self.out} holds a study with a different config; use another --out directory "
@@ -345,7 +409,7 @@ class Study:
 
     def _write_config(self) -> None:
         """Record the config once every check has passed (a failed start leaves no config behind)."""
-        (self.out / "study.yaml").write_text(dump_config(self.cfg))
+        (self.layout.config).write_text(dump_config(self.cfg))
 
     def _judges_ready(self) -> Any:
         """The evaluation judge, built and ready; the reward judge checked too. Fails in seconds on a
@@ -353,7 +417,7 @@ class Study:
         from personadrop.judges import make_judge
 
         # LLM judgements are cached inside the study: a re-run (or a resumed one) pays for nothing twice.
-        judge = make_judge(self.cfg.judge, cache_dir=self.out / "judge-cache", **self.cfg.judge_options)
+        judge = make_judge(self.cfg.judge, cache_dir=self.layout.judge_cache, **self.cfg.judge_options)
         try:
             judge.check_ready()
             self._reward_judge_ready()
@@ -361,6 +425,3 @@ class Study:
             judge.close()
             raise
         return judge
-
-    def _run_dir(self, variant: str) -> Path:
-        return self.out / "runs" / variant.replace("+", "_")

@@ -21,7 +21,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from personadrop.simulators import member_name
 from personadrop.train.config import TrainConfig
+from personadrop.train.methods import get_method
 from personadrop.train.run import RunDir
 from personadrop.workers import worker_pool
 
@@ -31,6 +33,7 @@ class TrainJob:
     """One training run, as plain values that can cross into a worker process."""
 
     variant: str
+    seed: int  # the training seed (also in ``config``)
     method: str
     data: str
     out_dir: str
@@ -38,9 +41,14 @@ class TrainJob:
     judge: str  # the reward judge's registry spec; each process builds (and closes) its own
     judge_options: Mapping[str, Any] = field(default_factory=dict)
     judge_cache: str | None = None
-    warm_start: str | None = None  # the variant whose finished run this one starts from
+    warm_start: str | None = None  # the key of the job whose finished run this one starts from
     on_bad_row: str = "stop"
     quiet: bool = False  # in a worker process: the trainer's logs go to <out_dir>/train.log, not the terminal
+
+    @property
+    def key(self) -> str:
+        """What the job is called in logs, timings and the results store (``grpo+fd/seed-1``)."""
+        return member_name(self.variant, self.seed)
 
     def __call__(self, warm_start_dir: str | None = None) -> str:
         from personadrop.judges import make_judge
@@ -74,7 +82,7 @@ def train_all(
     record: Callable[[str, float], None],
     pool: Executor | None = None,
 ) -> dict[str, Path]:
-    """Train every job (finished runs are only checked and skipped); returns run directories by variant.
+    """Train every job (finished runs are only checked and skipped); returns run directories by job key.
 
     ``workers`` > 1 trains that many runs at a time in worker processes (``pool``'s, when given: a study
     evaluates in the same processes afterwards). ``record(stage, seconds)`` is called as each run finishes.
@@ -85,7 +93,7 @@ def train_all(
         if workers <= 1 or RunDir(job.out_dir).done:
             if not progress:  # the trainer's own bars too: a log that is not a terminal stays readable
                 job = replace(job, config=job.config.model_copy(update={"progress": False}))
-            runs[job.variant] = _in_process(job, runs, console, record)
+            runs[job.key] = _in_process(job, runs, console, record)
         else:
             parallel.append(job)
     if parallel:
@@ -96,13 +104,13 @@ def train_all(
 def _in_process(
     job: TrainJob, runs: dict[str, Path], console: Console, record: Callable[[str, float], None]
 ) -> Path:
-    console.print(f"train {job.variant} ...", markup=False, highlight=False)
+    console.print(f"train {job.key} ...", markup=False, highlight=False)
     done_before = RunDir(job.out_dir).done  # then it is only checked: its training time stays recorded
     start = time.perf_counter()
     warm = runs.get(job.warm_start) if job.warm_start else None  # a finished run does not need it
     path = Path(job(str(warm) if warm else None))
     if not done_before:
-        record(f"train {job.variant}", time.perf_counter() - start)
+        record(f"train {job.key}", time.perf_counter() - start)
     return path
 
 
@@ -116,7 +124,7 @@ def _in_workers(
     pool: Executor | None,
 ) -> None:
     threads = max(1, (os.cpu_count() or 2) // workers)
-    pending = sorted(jobs, key=lambda j: j.method != "humanlm")  # the longest runs first
+    pending = sorted(jobs, key=lambda j: not get_method(j.method).writes_states)  # the longest runs first
     running: dict[str, tuple[TrainJob, Future, float, Any]] = {}
     start_all = time.perf_counter()
     console.print(f"train {len(jobs)} variants, {workers} at a time ...", markup=False, highlight=False)
@@ -139,33 +147,31 @@ def _in_workers(
                         config=job.config.model_copy(update={"threads": threads, "progress": False}),
                     )
                     warm = str(runs[job.warm_start]) if job.warm_start else None
-                    pending.remove(next(j for j in pending if j.variant == job.variant))
-                    bar = bars.add_task(job.variant, total=None)
-                    running[job.variant] = (job, pool.submit(job, warm), time.perf_counter(), bar)
+                    pending.remove(next(j for j in pending if j.key == job.key))
+                    bar = bars.add_task(job.key, total=None)
+                    running[job.key] = (job, pool.submit(job, warm), time.perf_counter(), bar)
                     bars.console.print(
-                        f"  training {job.variant} (log: {Path(job.out_dir) / 'train.log'})",
+                        f"  training {job.key} (log: {Path(job.out_dir) / 'train.log'})",
                         markup=False,
                         highlight=False,
                     )
             time.sleep(0.5)
-            for variant, (job, result, started, bar) in list(running.items()):
+            for key, (job, result, started, bar) in list(running.items()):
                 state = RunDir(job.out_dir).progress  # a worker's trainer reports its step there
                 if state:
                     bars.update(
                         bar,
-                        description=f"{variant} ({state['stage']})",
+                        description=f"{key} ({state['stage']})",
                         completed=state["step"],
                         total=state["max_steps"],
                     )
                 if result.done():
-                    runs[variant] = Path(result.result())  # a worker's exception is raised here
-                    del running[variant]
+                    runs[key] = Path(result.result())  # a worker's exception is raised here
+                    del running[key]
                     bars.remove_task(bar)
                     seconds = time.perf_counter() - started
-                    record(f"train {variant}", seconds)
-                    bars.console.print(
-                        f"  trained {variant} in {seconds:.0f} s", markup=False, highlight=False
-                    )
+                    record(f"train {key}", seconds)
+                    bars.console.print(f"  trained {key} in {seconds:.0f} s", markup=False, highlight=False)
     record("train (all, parallel)", time.perf_counter() - start_all)
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from personadrop.dropout import Policy, parse_condition
+from personadrop.dropout import Condition, Full, field_dropout_shorthand
 from personadrop.errors import ConfigError
 from personadrop.models.hf import Decoding
 from personadrop.settings import first_error, merge_settings, read_settings
 
-Method = Literal["sft", "grpo", "humanlm"]
-METHODS: tuple[str, ...] = ("sft", "grpo", "humanlm")
 Profile = Literal["quick", "default"]
 
 
@@ -92,13 +90,13 @@ class GRPOStage(_Plain):
 class TrainConfig(_Plain):
     """Everything a training run depends on, besides its data."""
 
-    method: Method = "sft"
+    method: str = "sft"  # a registered method (personadrop.train.methods)
     profile: Profile = "default"
     seed: int = 0
     # What of each training persona is shown, in the grammar of test conditions: `full`, `fields:0.6`
     # (field dropout; at least one field kept), `items:0.3`, `only:values`, `fields:0.6,items:0.2`, ...
     # Masks are keyed by (seed, example id, epoch), so each epoch draws fresh ones.
-    train_condition: str = "full"
+    train_condition: Condition = Full()
     judge: str = "exact"  # the reward's judge (registry spec); ignored by ``sft``
     model: ModelSpec = Field(default_factory=ModelSpec)
     max_prompt_tokens: int = Field(352, ge=32)  # the thread is cut from its start beyond this
@@ -115,11 +113,6 @@ class TrainConfig(_Plain):
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
     progress: bool = True
 
-    @field_validator("train_condition")
-    @classmethod
-    def _condition(cls, name: str) -> str:
-        return parse_condition(name).name  # canonical; a bad name raises ConditionError (one line)
-
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.model.lora is not None and self.model.path is None:
@@ -127,15 +120,6 @@ class TrainConfig(_Plain):
                 "model.lora needs model.path (a pretrained checkpoint); presets train every weight"
             )
         return self
-
-    @property
-    def policy(self) -> Policy:
-        """The dropout policy every training prompt is shown through."""
-        return parse_condition(self.train_condition)
-
-    @property
-    def uses_grpo(self) -> bool:
-        return self.method in ("grpo", "humanlm")
 
 
 #: Profile overrides, applied on top of the defaults above.
@@ -190,8 +174,6 @@ def resolve_config(
     ``overrides`` with value None are ignored (unset command-line options). ``field_dropout=p`` is
     shorthand for ``train_condition="fields:p"``.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
     layers: dict[str, Any] = merge_settings({}, PROFILES[profile])
@@ -203,7 +185,7 @@ def resolve_config(
     elif config is not None:
         user = read_config_file(config)
     user = merge_settings(user, {k: v for k, v in overrides.items() if v is not None})
-    user = _field_dropout_shorthand(user)
+    user = field_dropout_shorthand(user)
     for stage in ("sft", "grpo"):
         # "epochs: 1" in a config means one epoch, not one epoch cut short by the profile's step cap.
         asked = user.get(stage) if isinstance(user.get(stage), dict) else {}
@@ -215,20 +197,3 @@ def resolve_config(
         return TrainConfig(**layers)
     except ValidationError as err:
         raise ConfigError(f"invalid training config at {first_error(err)}") from None
-
-
-def _field_dropout_shorthand(settings: dict[str, Any]) -> dict[str, Any]:
-    """``field_dropout: p`` (a number) as ``train_condition: fields:p``; 0 or None means the full persona."""
-    if "field_dropout" not in settings:
-        return settings
-    settings = dict(settings)
-    p = settings.pop("field_dropout")
-    if (p is not None and not isinstance(p, int | float)) or isinstance(p, bool):
-        raise ConfigError(f"field_dropout must be a probability in [0, 1], got {p!r}")
-    if p is not None and not 0 <= p <= 1:
-        raise ConfigError(f"field_dropout must be a probability in [0, 1], got {p}")
-    if "train_condition" in settings and p:
-        raise ConfigError("give either field_dropout or train_condition, not both")
-    if p:
-        settings["train_condition"] = f"fields:{p:g}"
-    return settings

@@ -151,15 +151,19 @@ def _length_grouped(block: list[dict[str, Any]], batch_size: int, rng: random.Ra
     return [row for batch in batches for row in batch]
 
 
-# --------------------------------------------------------------------------- what each method trains on
-def sft_tasks(method: str, *, seed: int, state_task_share: float = 0.0) -> TaskChooser:
-    """Warm-start / SFT tasks: the reply; for HumanLM states-then-reply, plus some single-state rows.
+# --------------------------------------------------------------------------- which tasks an example trains on
+# Task choosers: (example, epoch) -> the tasks it trains on then. Methods (train/methods.py) pick theirs.
+def reply_only(ex: Example, epoch: int) -> Sequence[str]:
+    """The reply alone."""
+    return ("response",)
 
-    A HumanLM example without true states (HUMANUAL has none) warm-starts on its reply alone; its states
-    are then learned in the GRPO stage only, from a judge that reads them against the real reply.
+
+def states_then_reply(seed: int, state_task_share: float = 0.0) -> TaskChooser:
+    """States then the reply; for a ``state_task_share`` of examples (drawn per epoch) also one single state.
+
+    An example without true states (HUMANUAL has none) trains on its reply alone; a model then learns its
+    states from a judge that reads them against the real reply.
     """
-    if method != "humanlm":
-        return lambda ex, epoch: ("response",)
 
     def choose(ex: Example, epoch: int) -> Sequence[str]:
         if not has_states(ex):
@@ -172,11 +176,9 @@ def sft_tasks(method: str, *, seed: int, state_task_share: float = 0.0) -> TaskC
     return choose
 
 
-def grpo_tasks(method: str, *, humanlm_response_task: str = "states+response") -> TaskChooser:
-    """GRPO tasks: the reply alone for ``grpo``; the six states and the reply for ``humanlm``."""
-    if method != "humanlm":
-        return lambda ex, epoch: ("response",)
-    tasks = (*STATE_DIMENSIONS, humanlm_response_task)
+def each_state_and(reply_task: str = "states+response") -> TaskChooser:
+    """The six single-state tasks and ``reply_task``: one row each (each rewarded on its own dimension)."""
+    tasks = (*STATE_DIMENSIONS, reply_task)
     return lambda ex, epoch: tasks
 
 

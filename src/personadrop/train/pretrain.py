@@ -264,7 +264,7 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
 
     import torch
 
-    from personadrop.dropout import Full, parse_condition
+    from personadrop.dropout import Full, NoPersona
     from personadrop.models.tiny import PRESETS, TinyPreset, build_model
     from personadrop.models.tokenizer import build_tokenizer, corpus_texts, save_tokenizer
     from personadrop.prompts import PromptBuilder, encode, target_text
@@ -330,7 +330,7 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
     # (rows, steps) in training order: the posts alone, whole personas, then the single states.
     stages: list[tuple[list[dict[str, Any]], int]] = []
     if cfg.post_first_steps:
-        post = stage_rows(parse_condition("none"), cfg.post_first_steps, "pretrain-post", _reply_only)
+        post = stage_rows(NoPersona(), cfg.post_first_steps, "pretrain-post", _reply_only)
         stages.append((post, cfg.post_first_steps))
     stages.append((rows.rows, steps))
     if cfg.state_last_steps:

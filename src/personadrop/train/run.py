@@ -29,10 +29,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from personadrop.data.example import Example
 from personadrop.data.rows import examples_sha256
+from personadrop.dropout import Condition, Full
 from personadrop.errors import ConfigError
 from personadrop.files import read_json, write_json
 from personadrop.train.config import TrainConfig
@@ -45,6 +48,43 @@ _COSMETIC = {"progress", "report_to", "threads", "logging_steps", "save_steps"}
 _LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "personadrop")
 CURVE_COLUMNS = ("stage", "step", "epoch", "name", "value")
 PROGRESS = "progress.json"
+
+
+class StageRecord(BaseModel):
+    """One finished stage of a run: its size, its time and its last logged loss and rewards."""
+
+    model_config = ConfigDict(extra="allow")  # stage-specific counts (judge, unscored rollouts, ...)
+
+    steps: int
+    rows: int
+    seconds: float
+    step_seconds: float = 0.0
+    final: dict[str, float] = Field(default_factory=dict)
+
+
+class RunRecord(BaseModel):
+    """``run.json``: what a run is, whether it finished, and what evaluating it needs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["running", "done"] = "running"
+    # The one name of the trained simulator: the study's variant name (``grpo+fd``), in the report too.
+    variant: str = Field(validation_alias=AliasChoices("variant", "name"))
+    method: str
+    seed: int | None = None
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)  # names this run in evaluations of it
+    started: float = Field(default_factory=time.time)
+    finished: float | None = None
+    inference_task: str = "response"
+    max_prompt_tokens: int | None = None
+    decoding: dict[str, Any] = Field(default_factory=dict)
+    train_condition: Condition = Full()
+    skipped_overlong: int = 0
+    world_size: int = 1
+    base: dict[str, Any] | None = None  # the pretrained model it started from, and what that saw
+    train_seconds: float | None = None
+    warm_start: str | None = None
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
 
 
 def data_fingerprint(examples: Sequence[Example], source: str) -> dict[str, Any]:
@@ -82,9 +122,19 @@ class RunDir:
 
     # ------------------------------------------------------------------ state
     @property
-    def meta(self) -> dict[str, Any]:
+    def record(self) -> RunRecord | None:
+        """``run.json`` read and checked; None where there is none yet."""
         p = self.path / RUN_META
-        return read_json(p, "run record") if p.exists() else {}
+        if not p.exists():
+            return None
+        try:
+            return RunRecord.model_validate(read_json(p, "run record"))
+        except ValidationError as err:
+            from personadrop.settings import first_error
+
+            raise ConfigError(
+                f"{p}: not a run record ({first_error(err)}); delete the run to redo it"
+            ) from None
 
     @property
     def is_run(self) -> bool:
@@ -93,7 +143,8 @@ class RunDir:
 
     @property
     def done(self) -> bool:
-        return self.meta.get("status") == "done" and (self.path / MODEL_SUBDIR / "config.json").exists()
+        record = self.record
+        return record is not None and record.status == "done" and (self.model_dir / "config.json").exists()
 
     @property
     def progress(self) -> dict[str, Any] | None:
@@ -180,22 +231,21 @@ class RunDir:
         write_json(self.path / "config.json", config.model_dump(mode="json"))
         write_json(self.path / "data.json", fingerprint)
         write_json(self.path / "versions.json", library_versions())
-        meta = self.meta
-        meta.update(
-            status="running",
-            name=name,
-            method=config.method,
-            started=meta.get("started", time.time()),
-            run_id=meta.get("run_id") or uuid.uuid4().hex,  # names this run in evaluations of it
-        )
-        write_json(self.path / RUN_META, meta)
+        old = self.record
+        record = RunRecord(variant=name, method=config.method, seed=config.seed)
+        if old is not None:  # a resumed run keeps its id and start
+            record = record.model_copy(update={"run_id": old.run_id, "started": old.started})
+        self._write(record)
 
-    def update_meta(self, **values: Any) -> None:
+    def update_record(self, **values: Any) -> None:
         if not self.writes:
             return
-        meta = self.meta
-        meta.update(values)
-        write_json(self.path / RUN_META, meta)
+        record = self.record
+        assert record is not None, "begin() writes the record first"
+        self._write(RunRecord.model_validate({**record.model_dump(), **values}))
+
+    def _write(self, record: RunRecord) -> None:
+        write_json(self.path / RUN_META, record.model_dump(mode="json"))
 
     def write_shown(self, stage: str, visibility: Iterable[dict[str, Any]], rank: int = 0) -> Path:
         """Which persona fields each training prompt showed; the other processes of a launched run write
@@ -242,12 +292,12 @@ class RunDir:
         for ckpt in self.stage_dir(stage).glob("checkpoint-*"):
             shutil.rmtree(ckpt, ignore_errors=True)
 
-    def finish(self, model, tokenizer, **meta: Any) -> None:
+    def finish(self, model, tokenizer, **record: Any) -> None:
         if not self.writes:
             return
         model.save_pretrained(self.model_dir)
         tokenizer.save_pretrained(self.model_dir)
-        self.update_meta(status="done", finished=time.time(), **meta)
+        self.update_record(status="done", finished=time.time(), **record)
 
     # ------------------------------------------------------------------ using the trained model
     def simulator(
@@ -265,30 +315,29 @@ class RunDir:
         """
         from personadrop.models.hf import Decoding, HFSimulator, load_model
 
-        meta = self.meta
-        if not meta:
+        record = self.record
+        if record is None:
             raise ConfigError(f"{self.path} is not a training run directory (no {RUN_META})")
         if not self.done:
             raise ConfigError(
-                f"training run {self.path} has not finished (status {meta.get('status')!r}); "
+                f"training run {self.path} has not finished (status {record.status!r}); "
                 "re-run train to resume"
             )
         from personadrop.models.vllm import VLLMSimulator, use_vllm
 
-        base = Decoding(**meta.get("decoding", {}))
+        base = Decoding(**record.decoding)
         settings = {
-            "name": name or meta.get("name", self.path.name),
+            "name": name or record.variant,
             "decoding": Decoding(**{**base.model_dump(), **decoding}),
-            "max_prompt_tokens": max_prompt_tokens or meta.get("max_prompt_tokens"),
-            "inference_task": meta.get("inference_task", "response"),
+            "max_prompt_tokens": max_prompt_tokens or record.max_prompt_tokens,
+            "inference_task": record.inference_task,
         }
         simulator: HFSimulator | VLLMSimulator
         if use_vllm(self.config.model.vllm):
             simulator = VLLMSimulator(self.model_dir, **settings)
         else:
             simulator = HFSimulator(*load_model(self.model_dir, device=device), **settings)
-        # Runs written before run ids existed are named by when they finished.
-        simulator.identity = {"run_id": str(meta.get("run_id") or f"finished-{meta.get('finished')}")}
+        simulator.identity = {"run_id": record.run_id}
         return simulator
 
 

@@ -1,0 +1,104 @@
+"""The numbers a reader looks at first, one row per variant: the same rows in report.md, in the CLI's
+closing table and on the explorer page, and how numbers are written everywhere."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Estimate
+from personadrop.evaluate.summary import Summary
+from personadrop.variants import CEILING, ordered
+
+ITEMS_HEADLINE = "items:0.9"  # the item-dropout level the seed reports retention at
+
+
+@dataclass(frozen=True)
+class HeadlineRow:
+    """One variant's headline numbers (estimates, not text: each reader formats them its own way)."""
+
+    variant: str
+    label: str
+    full: Estimate | None
+    none: Estimate | None
+    one_field: Estimate | None  # the mean over single-field conditions
+    items: Estimate | None  # at ITEMS_HEADLINE
+    retention_one_field: tuple[float, float] | None  # lowest and highest over fields
+    retention_items: float | None
+    persona_use_full: Estimate | None
+    persona_use_one_field: Estimate | None
+    below_ceiling: float | None  # the ceiling's full score minus this one's (unseen users where split)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def headline(summary: Summary) -> list[HeadlineRow]:
+    """One row per variant, in the variant table's order."""
+    rows = []
+    unseen = summary.by_user.get("unseen", {})
+    for v in ordered(summary.scores):
+        scores = summary.scores[v]
+        use = summary.persona_use.get(v, {})
+        sf = summary.single_field.get(v)
+        gap = None
+        if v != CEILING and CEILING in summary.scores:
+            source = unseen if v in unseen and CEILING in unseen else summary.scores
+            if "full" in source[CEILING] and "full" in source[v]:
+                gap = source[CEILING]["full"].mean - source[v]["full"].mean
+        rows.append(
+            HeadlineRow(
+                variant=v,
+                label=summary.label(v),
+                full=scores.get("full"),
+                none=scores.get("none"),
+                one_field=scores.get(SINGLE_FIELD_MEAN),
+                items=scores.get(ITEMS_HEADLINE),
+                retention_one_field=(sf.retention_min, sf.retention_max) if sf else None,
+                retention_items=summary.retention.get(v, {}).get(ITEMS_HEADLINE),
+                persona_use_full=use.get("full") if v != CEILING else None,
+                persona_use_one_field=use.get(SINGLE_FIELD_MEAN) if v != CEILING else None,
+                below_ceiling=gap,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- how numbers are written
+def fmt(x: float | None, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def pct(x: float | None, signed: bool = False) -> str:
+    if x is None or math.isnan(x):
+        return "-"
+    return f"{x:+.0%}" if signed else f"{x:.0%}"
+
+
+def ci(e: Estimate | None) -> str:
+    """``0.512 [0.490, 0.533]``."""
+    if e is None or not e.known:
+        return "-"
+    return f"{e.mean:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def gain(e: Estimate | None) -> str:
+    """A relative gain with its interval: ``+4% [+1%, +7%]``."""
+    if e is None or not e.known:
+        return "-"
+    return f"{e.mean:+.0%} [{e.ci_low:+.0%}, {e.ci_high:+.0%}]"
+
+
+def share(e: Estimate | None) -> str:
+    """A share (persona use) with its interval: ``0.61 [0.55, 0.67]``."""
+    if e is None or not e.known:
+        return "-"
+    return f"{e.mean:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}]"
+
+
+def retention_range(r: tuple[float, float] | None) -> str:
+    if r is None or any(math.isnan(x) for x in r):
+        return "-"
+    return f"{pct(r[0])}-{pct(r[1])}"

@@ -1,0 +1,299 @@
+"""report.md from a :class:`~personadrop.evaluate.summary.Summary`: headline, verdicts, cautions, tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from personadrop.claims import GAINS
+from personadrop.evaluate.metrics import MIN_CEILING_LIFT, NAN_ESTIMATE, SINGLE_FIELD_MEAN
+from personadrop.evaluate.summary import Summary
+from personadrop.evaluate.verdicts import RULE, Verdict
+from personadrop.report.headline import ci, fmt, gain, headline, pct, retention_range, share
+from personadrop.variants import CEILING, ordered
+
+#: A variant gets a caution when at least this share of its outputs under some condition held no reply.
+UNREADABLE_CAUTION = 0.05
+
+
+def intervals_note(summary: Summary) -> str:
+    """How the intervals were made, in one sentence a reader needs before the numbers."""
+    counts = sorted({len(s) for s in summary.seeds.values()})
+    if not counts:
+        return "95% intervals are bootstraps over test examples."
+    if counts == [1]:
+        return (
+            "Each trained variant was trained once (one seed): its 95% intervals cover test-example noise "
+            "only, not the noise between training runs."
+        )
+    seeds = "-".join(str(c) for c in (counts[0], counts[-1])) if len(counts) > 1 else str(counts[0])
+    return (
+        f"Each trained variant was trained with {seeds} seeds; cells are means over seeds, and 95% intervals "
+        "come from a two-level bootstrap: resample the seeds, then the test examples within each resampled "
+        "seed (gains and retention are paired by example within a seed)."
+    )
+
+
+def verdict_rows(summary: Summary) -> list[dict[str, str]]:
+    return [
+        {
+            "claim": v.claim,
+            "seed reports": v.seed_reports,
+            "this study [95% CI]": verdict_number(v),
+            "verdict": v.verdict + (f" ({v.detail})" if v.detail and v.verdict == "refuted" else ""),
+        }
+        for v in summary.verdicts
+    ]
+
+
+def verdict_number(v: Verdict) -> str:
+    if v.kind == "level":
+        return f"{pct(v.ours)} [{pct(v.ci_low)}, {pct(v.ci_high)}]"
+    return f"{pct(v.ours, True)} [{pct(v.ci_low, True)}, {pct(v.ci_high, True)}]"
+
+
+def cautions(summary: Summary) -> list[str]:
+    """Warnings a reader needs before the numbers, one line each (none when all is well).
+
+    - A variant that scores as well with no persona as with the full one (retention under ``none`` not
+      clearly below 100%) does not use the persona: its retention is trivially high.
+    - With a ceiling (a synthetic world): a variant whose full-persona score stays below the ceiling's
+      ``none`` score, what a perfect persona-blind simulator reaches, has not learned the task itself yet.
+    - A variant that wrote no readable reply in a share of its outputs of some condition (scored 0 there).
+    """
+    variants = [v for v in ordered(summary.scores) if v != CEILING]
+    out = []
+    ignore = [v for v in variants if summary.retention_ci.get(v, {}).get("none", NAN_ESTIMATE).ci_high >= 1.0]
+    if ignore:
+        out.append(
+            f"{', '.join(summary.label(v) for v in ignore)} score as well with no persona as with the full "
+            "one "
+            "(retention under `none` not below 100%): they do not use the persona, so their retention under "
+            "missing fields says nothing about robustness (see persona use)."
+        )
+    blind = summary.score(CEILING, "none").mean if CEILING in summary.scores else None
+    weak = [v for v in variants if blind is not None and summary.score(v, "full").ci_high < blind]
+    if weak:
+        out.append(
+            f"{', '.join(summary.label(v) for v in weak)} score below {blind:.3f} with the full persona, "
+            "what a "
+            "perfect simulator reaches with no persona at all (the ceiling's `none`): they are still "
+            "learning the task itself; more training (e.g. more SFT epochs) moves every number in this "
+            "report."
+        )
+    for v, cells in summary.unreadable.items():
+        condition, worst = max(cells.items(), key=lambda kv: kv[1])
+        if worst >= UNREADABLE_CAUTION:
+            out.append(
+                f"{summary.label(v)} wrote no readable reply in {worst:.0%} of its outputs under "
+                f"`{condition}` "
+                "(its worst condition; such an output scores 0): there its scores and retention measure the "
+                "output format, not how well it reads the persona."
+            )
+    if summary.missing:
+        total = sum(n for cells in summary.missing.values() for n in cells.values())
+        worst_cell = max(
+            ((v, c, n) for v, cells in summary.missing.items() for c, n in cells.items()), key=lambda t: t[2]
+        )
+        out.append(
+            f"{total:,} judgements failed and are left out of the means (most in "
+            f"{summary.label(worst_cell[0])} "
+            f"under `{worst_cell[1]}`: {worst_cell[2]}); see 'Missing judgements'. Re-running the same "
+            "command "
+            "retries them."
+        )
+    return out
+
+
+def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> str:
+    meta = summary.meta
+    ev = meta.evaluations[0] if meta and meta.evaluations else None
+    judge = summary.judge
+    variants = ordered(summary.scores)
+    lines = [f"# {title}", ""]
+    lines += [
+        f"Data: `{ev.data if ev else '?'}` (split `{ev.split if ev else '?'}`), {summary.n_examples} test "
+        f"examples, {summary.n_unseen_examples} of them from users never seen in training. Judge: "
+        f"`{judge.name if judge else '?'}`. Scores are mean alignment in [0, 1]. {intervals_note(summary)}",
+        "",
+        "## Headline",
+        "",
+    ]
+    for base in meta.bases if meta else []:
+        seen = f", {base['pretrained']}; never on this study's world" if base.get("pretrained") else ""
+        lines += [f"Trained variants start from `{base['model']}`{seen}.", ""]
+    lines += _table(
+        [
+            {
+                "variant": r.label,
+                "full": ci(r.full),
+                "none": ci(r.none),
+                "one field (mean)": ci(r.one_field),
+                "items:0.9": ci(r.items),
+                "retention, one field": retention_range(r.retention_one_field),
+                "retention, items:0.9": pct(r.retention_items),
+                **({"persona use, full": share(r.persona_use_full)} if summary.persona_use else {}),
+                "below ceiling (full, unseen users)": fmt(r.below_ceiling, signed=True),
+            }
+            for r in headline(summary)
+        ]
+    )
+    if summary.verdicts:
+        lines += [
+            "",
+            "### Verdicts on the seed's claims",
+            "",
+            "The seed measured Qwen3-8B on HUMANUAL-Opinion with a Claude Haiku judge; this study's numbers "
+            "come from the data, model and judge named above. " + RULE,
+            "",
+        ]
+        lines += _table(verdict_rows(summary))
+        notes = [f"{v.claim}: {v.detail}." for v in summary.verdicts if v.detail and v.verdict != "refuted"]
+        if notes:
+            lines += ["", *[f"- {n}" for n in notes]]
+    if CEILING in summary.scores:
+        lines += [
+            "",
+            "`Bayes-optimal` reads the visible persona with the generator's own model: no simulator can "
+            "beat it on unseen users beyond noise. For seen users a model may remember more than the persona "
+            "says.",
+        ]
+    lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
+    if summary.gains:
+        lines += ["", "## Relative gains (paired over examples and seeds)", ""]
+        conds = [
+            c
+            for c in ("full", SINGLE_FIELD_MEAN, "items:0.9", "none")
+            if any(c in g for g in summary.gains.values())
+        ]
+        lines += _table(
+            [{"comparison": k, **{_cond(c): gain(g.get(c)) for c in conds}} for k, g in summary.gains.items()]
+        )
+        spread = _seed_spread(summary)
+        if spread:
+            lines += ["", "Per training seed (each seed's gain on the full persona):", "", *spread]
+    lines += ["", "## All conditions", ""]
+    conditions = list(dict.fromkeys(c for v in summary.scores.values() for c in v))
+    lines += _table(
+        [
+            {"condition": _cond(c), **{summary.label(v): fmt(summary.score(v, c).mean) for v in variants}}
+            for c in conditions
+        ]
+    )
+    lines += ["", "Retention (score under the condition / score with the full persona, same variant):", ""]
+    lines += _table(
+        [
+            {"condition": _cond(c), **{summary.label(v): pct(summary.retention[v].get(c)) for v in variants}}
+            for c in conditions
+            if c != "full"
+        ]
+    )
+    if summary.persona_use:
+        trained = [v for v in variants if v != CEILING]
+        lines += [
+            "",
+            "Persona use ((score - ceiling with no persona) / (ceiling under the condition - ceiling with no "
+            "persona): the share of what the visible fields make achievable that the variant realizes; 0 is "
+            "no better than a perfect persona-blind simulator, 1 is the ceiling; `-` where the visible "
+            "fields "
+            f"lift the ceiling by less than {MIN_CEILING_LIFT}). Unlike retention, ignoring the persona "
+            "cannot score well here:",
+            "",
+        ]
+        lines += _table(
+            [
+                {
+                    "condition": _cond(c),
+                    **{summary.label(v): share(summary.persona_use[v].get(c)) for v in trained},
+                }
+                for c in conditions
+                if c != "none" and any(c in summary.persona_use.get(v, {}) for v in trained)
+            ]
+        )
+    if summary.dimensions:
+        lines += ["", "## Per dimension (full persona)", ""]
+        lines += _table(
+            [
+                {
+                    "variant": summary.label(v),
+                    **{d: fmt(x) for d, x in summary.dimensions[v].get("full", {}).items()},
+                }
+                for v in variants
+            ]
+        )
+    if summary.by_user:
+        lines += ["", "## Seen and unseen users (full persona)", ""]
+        lines += _table(
+            [
+                {
+                    "variant": summary.label(v),
+                    **{group: ci(summary.by_user[group].get(v, {}).get("full")) for group in summary.by_user},
+                }
+                for v in variants
+            ]
+        )
+    if judge is not None:
+        lines += [
+            "",
+            "## Judge",
+            "",
+            f"{judge.calls} calls, {judge.cache_hits} cache hits, {judge.failures} failed judgements (left "
+            "out "
+            f"of every mean, never scored 0), {judge.input_tokens} input and {judge.output_tokens} output "
+            f"tokens, ${judge.cost_usd:.4f}.",
+            "",
+        ]
+    if summary.missing:
+        lines += [
+            "## Missing judgements",
+            "",
+            "Failed judgements per cell (left out of that cell's mean):",
+            "",
+        ]
+        missing_conditions = list(dict.fromkeys(c for cells in summary.missing.values() for c in cells))
+        lines += _table(
+            [
+                {
+                    "variant": summary.label(v),
+                    **{c: str(summary.missing[v].get(c, 0)) for c in missing_conditions},
+                }
+                for v in ordered(summary.missing)
+            ]
+        )
+        lines.append("")
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"![{f.stem}]({f.as_posix()})\n" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def _seed_spread(summary: Summary) -> list[str]:
+    """One line per comparison whose two sides have several seeds: each seed's full-persona gain."""
+    out = []
+    for a, b in GAINS:
+        if f"{a} vs {b}" not in summary.gains:
+            continue
+        seeds_a, seeds_b = summary.per_seed.get(a, {}), summary.per_seed.get(b, {})
+        shared = [s for s in seeds_a if s in seeds_b]
+        if len(shared) < 2:
+            continue
+        values = []
+        for s in shared:
+            num, den = seeds_a[s].get("full"), seeds_b[s].get("full")
+            if num is not None and den:
+                values.append(f"seed {s}: {pct(num / den - 1, True)}")
+        out.append(f"- {a} vs {b}: " + ", ".join(values))
+    return out
+
+
+def _table(rows: Sequence[Mapping[str, str]]) -> list[str]:
+    if not rows:
+        return []
+    head = list(rows[0])
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join(str(r.get(h, "")) for h in head) + " |" for r in rows
+    ]
+
+
+def _cond(c: str) -> str:
+    return "one field (mean)" if c == SINGLE_FIELD_MEAN else c
