@@ -69,6 +69,15 @@ def label(name: str) -> str:
     return v.label if v else name
 
 
+def row_of(method: str | None, train_condition: Policy | None) -> VariantSpec | None:
+    """The table's row a trained simulator belongs to: the method's plain row under the full persona, else
+    its dropout row (a study's ``grpo+fd0.2`` is a ``grpo+fd`` at another rate)."""
+    if method is None:
+        return None
+    dropout = train_condition is not None and not train_condition.is_full
+    return next((v for v in _TABLE if v.trained and v.method == method and v.with_dropout == dropout), None)
+
+
 def color(name: str) -> str | None:
     v = VARIANTS.get(name)
     return v.color if v else None

@@ -42,7 +42,19 @@ def study_cmd(
             "--out", "-o", help="Study directory (resumed if it exists). Default: runs/<name>[-quick]."
         ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the config's seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Override the config's seed (the world, the evaluation sample, masks).")
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            min=1,
+            max=100,
+            help="Train every variant with this many training seeds (0, 1, ...): intervals then cover "
+            "training noise too. Default: the config's `seeds` (the demo: 0, 1, 2).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Print the plan (runs, generations, judge calls, cost) and exit."),
@@ -56,7 +68,9 @@ def study_cmd(
     """
     from personadrop.study import Study, load_study_config
 
-    cfg = load_study_config(config, profile, judge=judge, seed=seed)
+    cfg = load_study_config(
+        config, profile, judge=judge, seed=seed, seeds=list(range(seeds)) if seeds is not None else None
+    )
     out_dir = out_dir or Path("runs") / (cfg.name + ("-quick" if profile == "quick" else ""))
     study = Study(cfg, out_dir, console=err, progress=progress)
     if dry_run:

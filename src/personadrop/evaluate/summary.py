@@ -52,6 +52,7 @@ class VariantInfo(Record):
     method: str | None = None
     train_condition: Condition | None = None
     dropout_of: str | None = None  # the variant this one is, trained without dropout
+    writes_states: bool = False  # writes latent states before its reply (follows the state scaffold)
     seeds: list[int] = Field(default_factory=list)
 
 

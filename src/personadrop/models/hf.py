@@ -181,7 +181,9 @@ class HFSimulator(Simulator):
                 budget = budgets[order[start]]
                 batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
                 start += len(batch)
-                for i, text in zip(batch, self._generate_batch([ids[i] for i in batch], budget), strict=True):
+                states = [prompts[i][1] == "states+response" for i in batch]
+                outputs = self._generate_batch([ids[i] for i in batch], budget, states)
+                for i, text in zip(batch, outputs, strict=True):
                     # the prefilled tag is part of the answer
                     written[i] = (answer_prefix(prompts[i][1]) + text).strip()
         if prompts is asked:
@@ -189,7 +191,11 @@ class HFSimulator(Simulator):
         reply = dict(zip(prompts, written, strict=True))
         return [reply[key] for key in asked]
 
-    def _generate_batch(self, batch_ids: list[list[int]], max_new_tokens: int) -> list[str]:
+    def _generate_batch(
+        self, batch_ids: list[list[int]], max_new_tokens: int, states: Sequence[bool] = ()
+    ) -> list[str]:
+        """Greedy or sampled continuations of one batch; rows in ``states`` (states-then-reply) follow the
+        :class:`~personadrop.models.scaffold.StateScaffold`."""
         import torch
 
         d = self.decoding
@@ -215,6 +221,19 @@ class HFSimulator(Simulator):
             kwargs.update(do_sample=True, temperature=d.temperature, top_k=d.top_k or None, top_p=d.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        if any(states):
+            from transformers import LogitsProcessorList
+
+            from personadrop.models.scaffold import StateScaffold, state_budget
+
+            scaffold = StateScaffold(
+                self.tokenizer,
+                states,
+                prompt_width=width,
+                max_new_tokens=max_new_tokens,
+                state_budget=state_budget(max_new_tokens, d.max_new_tokens),
+            )
+            kwargs["logits_processor"] = LogitsProcessorList([scaffold])
         generated = self.model.generate(
             input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs
         )

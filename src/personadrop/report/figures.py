@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN
 from personadrop.evaluate.summary import Estimate, Summary
 from personadrop.persona import title_of
+from personadrop.report.headline import dropout_rates
 from personadrop.variants import CEILING, ordered
 
 
@@ -307,6 +308,25 @@ def fig_persona_use(summary: Summary) -> Figure:
         return None if v == CEILING else _triple(summary.persona_use.get(v, {}).get(c))
 
     fig, ax = _field_bars(summary, use, per_seed=False)
+    # A field that lifts the ceiling little makes a small denominator: far-negative values are cut at the
+    # axis and written there, so the rest of the plot stays readable.
+    floor = -2.0
+    low = min((b.get_y() + b.get_height() for b in ax.patches), default=0.0)
+    if low < floor:
+        ax.set_ylim(floor, 1.25)
+        for bar in ax.patches:
+            value = bar.get_y() + bar.get_height()
+            if value < floor:
+                x = bar.get_x() + bar.get_width() / 2
+                ax.annotate(
+                    f"{value:.1f}",
+                    (x, floor),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
+                )
     ax.axhline(1.0, color=color(summary, CEILING), linewidth=1.5, label="the ceiling reads it all (1)")
     ax.axhline(0.0, color="#8c8c8c", linestyle="-.", linewidth=1.2, label="no better than persona-blind (0)")
     return _finish(
@@ -317,6 +337,55 @@ def fig_persona_use(summary: Summary) -> Figure:
     )
 
 
+def fig_dropout_tradeoff(summary: Summary) -> Figure:
+    """Figure 7: what the field-dropout rate trades: the full-persona score against the one-field mean (left)
+    and against persona use with one field (right), one point per rate (p=0: trained on full personas),
+    with 95% intervals over seeds and examples on both axes."""
+    rates = dropout_rates(summary)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    panels = (
+        (axes[0], lambda v: _est(summary, v, SINGLE_FIELD_MEAN), "score with one field (mean over fields)"),
+        (
+            axes[1],
+            lambda v: _triple(summary.persona_use.get(v, {}).get(SINGLE_FIELD_MEAN)),
+            "persona use with one field (mean over fields)",
+        ),
+    )
+    for i, points in enumerate(rates.values()):
+        plain = next((v for p, v in points if p == 0), points[0][1])
+        style = {"color": color(summary, plain, i), "marker": "o", "markersize": 5, "capsize": 2, "lw": 1.2}
+        for ax, x_of, _ in panels:
+            xs = np.array([x_of(v) for _, v in points])
+            ys = np.array([_est(summary, v, "full") for _, v in points])
+            ax.errorbar(
+                xs[:, 0],
+                ys[:, 0],
+                xerr=np.abs(xs[:, 1:].T - xs[:, 0]),
+                yerr=np.abs(ys[:, 1:].T - ys[:, 0]),
+                label=summary.label(plain) if ax is axes[0] else None,
+                **style,
+            )
+            for (p, _), x, y in zip(points, xs[:, 0], ys[:, 0], strict=True):
+                ax.annotate(f"p={p:g}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for ax, _, xlabel in panels:
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("score with the full persona")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(alpha=0.3)
+    if CEILING in summary.scores:
+        axes[0].axhline(
+            _est(summary, CEILING, "full")[0],
+            color=color(summary, CEILING),
+            lw=1.5,
+            label="Bayes-optimal, full",
+        )
+    fig.suptitle(
+        "Field-dropout rate: full-persona score against one-field score and persona use", fontsize=11
+    )
+    _legend_below(fig, axes[0].get_legend_handles_labels())
+    return fig
+
+
 FIGURES = {
     "fig1_single_field_vs_full.png": fig_single_field_vs_full,
     "fig2_field_dropout_effect.png": fig_dropout_effect,
@@ -324,6 +393,7 @@ FIGURES = {
     "fig4_retention_by_field.png": fig_retention_by_field,
     "fig5_item_dropout.png": fig_item_dropout,
     "fig6_persona_use.png": fig_persona_use,
+    "fig7_dropout_tradeoff.png": fig_dropout_tradeoff,
 }
 
 
@@ -348,6 +418,8 @@ def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
         if name.startswith("fig5") and not item_levels(summary):
             continue
         if name.startswith("fig2") and not dropout_pairs(summary):
+            continue
+        if name.startswith("fig7") and not (dropout_rates(summary) and single_fields(summary)):
             continue
         fig = draw(summary)
         fig.savefig(out_dir / name, dpi=130)

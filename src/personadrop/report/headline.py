@@ -64,6 +64,23 @@ def headline(summary: Summary) -> list[HeadlineRow]:
     return rows
 
 
+def dropout_rates(summary: Summary) -> dict[str, list[tuple[float, str]]]:
+    """Per method, its variants by field-dropout rate: (0, the plain variant), (p, the +fd variant at p), ...
+    for every method the summary holds a field-dropout variant of."""
+    from personadrop.dropout import FieldDropout
+
+    out: dict[str, list[tuple[float, str]]] = {}
+    for v, info in summary.variants.items():
+        c = info.train_condition
+        if info.method is None or c is None or v not in summary.scores:
+            continue
+        if c.is_full:
+            out.setdefault(info.method, []).append((0.0, v))
+        elif isinstance(c, FieldDropout):
+            out.setdefault(info.method, []).append((c.p, v))
+    return {m: sorted(points) for m, points in out.items() if any(p > 0 for p, _ in points)}
+
+
 # --------------------------------------------------------------------------- how numbers are written
 def fmt(x: float | None, signed: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):

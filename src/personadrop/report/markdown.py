@@ -9,7 +9,8 @@ from personadrop.claims import GAINS
 from personadrop.evaluate.metrics import MIN_CEILING_LIFT, NAN_ESTIMATE, SINGLE_FIELD_MEAN
 from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.verdicts import RULE, Verdict
-from personadrop.report.headline import ci, fmt, gain, headline, pct, retention_range, share
+from personadrop.models.scaffold import RULE as SCAFFOLD_RULE
+from personadrop.report.headline import ci, dropout_rates, fmt, gain, headline, pct, retention_range, share
 from personadrop.variants import CEILING, ordered
 
 #: A variant gets a caution when at least this share of its outputs under some condition held no reply.
@@ -159,6 +160,37 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             "says.",
         ]
     lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
+    if any(info.writes_states for info in summary.variants.values()):
+        lines += [
+            "",
+            "Variants that write latent states follow one rule, in training rollouts and here: "
+            f"{SCAFFOLD_RULE}.",
+        ]
+    rates = dropout_rates(summary)
+    if rates:
+        lines += [
+            "",
+            "## The field-dropout rate",
+            "",
+            "Each method at each training rate p (0: trained on full personas), with its seed intervals: "
+            "what "
+            "dropout costs with the full persona against what it buys with one field.",
+            "",
+        ]
+        lines += _table(
+            [
+                {
+                    "method": method,
+                    "p": f"{p:g}",
+                    "variant": summary.label(v),
+                    "full": ci(summary.scores[v].get("full")),
+                    "one field (mean)": ci(summary.scores[v].get(SINGLE_FIELD_MEAN)),
+                    "persona use, one field": share(summary.persona_use.get(v, {}).get(SINGLE_FIELD_MEAN)),
+                }
+                for method, points in rates.items()
+                for p, v in points
+            ]
+        )
     if summary.gains:
         lines += ["", "## Relative gains (paired over examples and seeds)", ""]
         conds = [

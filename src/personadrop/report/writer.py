@@ -28,7 +28,7 @@ from personadrop.evaluate.summary import (
 )
 from personadrop.report.figures import write_figures
 from personadrop.report.markdown import render_markdown
-from personadrop.variants import CEILING, VARIANTS
+from personadrop.variants import CEILING, VARIANTS, row_of
 
 
 def write_report(
@@ -127,14 +127,20 @@ def _variants(dirs: Sequence[EvaluationDir], summary: Summary) -> dict[str, Vari
             records.setdefault(record.variant or name, record)
     out = {}
     for v in summary.scores:
-        spec, record = VARIANTS.get(v), records.get(v)
+        record = records.get(v)
+        method = record.method if record else None
+        condition = record.train_condition if record else None
+        spec = VARIANTS.get(v)
+        row = spec or row_of(method, condition)
+        label = spec.label if spec else f"{row.label} ({condition.name})" if row and condition else v
         out[v] = VariantInfo(
-            label=spec.label if spec else v,
-            color=spec.color if spec else None,
-            kind=spec.kind if spec else ("trained" if record is not None and record.method else "untrained"),
-            method=(spec.method if spec else None) or (record.method if record else None),
-            train_condition=record.train_condition if record else None,
-            dropout_of=spec.dropout_of if spec else None,
+            label=label,
+            color=spec.color if spec else None,  # another rate of a row: a colour of its own
+            kind=row.kind if row else ("trained" if method else "untrained"),
+            method=method or (row.method if row else None),
+            train_condition=condition,
+            dropout_of=row.dropout_of if row else None,
+            writes_states=bool(record and record.task == "states+response"),
             seeds=summary.seeds.get(v, []),
         )
     return out

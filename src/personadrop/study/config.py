@@ -106,9 +106,10 @@ class StudyConfig(_Plain):
     seeds: list[int] = Field(default_factory=list)
     data: DataSpec = Field(default_factory=DataSpec)
     model: dict[str, Any] = Field(default_factory=dict)  # TrainConfig.model: preset, or path (+ lora)
-    # What the "+fd" variants see of each training persona (a condition name); `field_dropout: p` is short
+    # What the "+fd" variants see of each training persona: a condition name, or a list of them (one +fd
+    # variant of each method per condition: a dropout sweep). `field_dropout: p` (or a list of rates) is short
     # for `train_condition: fields:p`.
-    train_condition: Condition = FieldDropout(0.6)
+    train_condition: list[Condition] = Field(default_factory=lambda: [FieldDropout(0.6)])
     training: dict[str, Any] = Field(default_factory=dict)  # further TrainConfig fields for every variant
     training_profile: Literal["quick", "default"] = "default"
     # Runs trained side by side; None: 2 on a CPU, 1 for a checkpoint.
@@ -126,14 +127,34 @@ class StudyConfig(_Plain):
     @model_validator(mode="before")
     @classmethod
     def _field_dropout(cls, data: Any) -> Any:
-        return field_dropout_shorthand(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        rates = data.get("field_dropout")
+        if isinstance(rates, list):  # a sweep: one condition per rate
+            data.pop("field_dropout")
+            if data.get("train_condition") is not None:
+                raise ConfigError("give either field_dropout or train_condition, not both")
+            data["train_condition"] = [
+                field_dropout_shorthand({"field_dropout": p})["train_condition"] for p in rates
+            ]
+            return data
+        data = field_dropout_shorthand(data)
+        if "train_condition" in data and not isinstance(data["train_condition"], list):
+            data["train_condition"] = [data["train_condition"]]
+        return data
 
     @field_validator("train_condition")
     @classmethod
-    def _dropout_hides_something(cls, policy: Policy) -> Policy:
-        if policy.is_full:
+    def _dropout_hides_something(cls, policies: list[Policy]) -> list[Policy]:
+        if not policies:
+            raise ValueError("give at least one train condition for the +fd variants")
+        if any(p.is_full for p in policies):
             raise ValueError("the +fd variants need a train condition that hides something (not `full`)")
-        return policy
+        names = [p.name for p in policies]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a train condition is given twice: {', '.join(names)}")
+        return policies
 
     @field_validator("variants")
     @classmethod
@@ -179,7 +200,7 @@ class StudyConfig(_Plain):
     @property
     def train_conditions(self) -> list[Policy]:
         """What the +fd variants are trained under (one +fd variant of each method per condition)."""
-        return [self.train_condition]
+        return self.train_condition
 
     @model_validator(mode="after")
     def _seeds(self) -> StudyConfig:

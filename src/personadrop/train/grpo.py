@@ -26,6 +26,35 @@ def _masked_trainer_class():
         """GRPOTrainer that removes unscored rollouts (every reward NaN) from the loss, not just the
         advantage."""
 
+        #: Tokens the states of a states-then-reply rollout may take (the scaffold of every simulator that
+        #: writes latent states); None: no rollout writes states.
+        state_budget: int | None = None
+
+        def _generate_single_turn(self, *args, **kwargs):
+            if self.state_budget is None:
+                return super()._generate_single_turn(*args, **kwargs)
+            from transformers import LogitsProcessorList
+
+            from personadrop.models.scaffold import scaffold_for
+
+            model = self.accelerator.unwrap_model(self.model)
+            generate = model.generate
+
+            def scaffolded(*a, **kw):  # the rows that ask for states-then-reply follow the scaffold
+                scaffold = scaffold_for(
+                    self.processing_class,
+                    kw["input_ids"],
+                    max_new_tokens=self.max_completion_length,
+                    state_budget=self.state_budget,
+                )
+                return generate(*a, logits_processor=LogitsProcessorList([scaffold]), **kw)
+
+            model.generate = scaffolded
+            try:
+                return super()._generate_single_turn(*args, **kwargs)
+            finally:
+                del model.generate  # the class's own method again
+
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
             self._unscored = torch.isnan(rewards).all(dim=1)  # over all processes, like the rewards
@@ -107,8 +136,12 @@ def make_grpo_trainer(
     steps: int,
     max_completion_tokens: int,
     callbacks: list[Any] | None = None,
+    state_budget: int | None = None,
 ):
-    """A :class:`MaskedGRPOTrainer` over ``dataset`` (prompt rows with reward columns) and ``reward``."""
+    """A :class:`MaskedGRPOTrainer` over ``dataset`` (prompt rows with reward columns) and ``reward``.
+
+    ``state_budget``: for a method that writes latent states, the tokens its states may take in a
+    states-then-reply rollout (:class:`~personadrop.models.scaffold.StateScaffold`)."""
     from trl import GRPOConfig
 
     from personadrop.models.vllm import use_vllm
@@ -150,6 +183,7 @@ def make_grpo_trainer(
         callbacks=callbacks,
     )
     trainer.lean_logps = lean  # a plain output layer (the embedded presets, checkpoints like them)
+    trainer.state_budget = state_budget
     return trainer
 
 

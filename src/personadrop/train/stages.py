@@ -251,6 +251,7 @@ def sft_stage(ctx: RunContext, model: Any) -> Any:
 
 def grpo_stage(ctx: RunContext, model: Any) -> Any:
     """GRPO from the reward judge on the method's GRPO tasks, starting from ``model``."""
+    from personadrop.models.scaffold import state_budget
     from personadrop.train.grpo import grpo_steps, make_grpo_trainer, train_grpo
     from personadrop.train.rewards import reward_function
 
@@ -285,6 +286,9 @@ def grpo_stage(ctx: RunContext, model: Any) -> Any:
         steps=steps,
         max_completion_tokens=ctx.rollout_budget(),
         callbacks=[callback],
+        state_budget=state_budget(ctx.rollout_budget(), ctx.budget("response"))
+        if ctx.method.writes_states
+        else None,
     )
     t0 = time.perf_counter()
     model = train_grpo(trainer, resume=run.last_checkpoint(stage))
