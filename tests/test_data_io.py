@@ -103,10 +103,11 @@ def test_directory_of_splits_and_parquet(tmp_path):
         load_examples(tmp_path, split="holdout")
 
 
-def test_duplicate_ids_are_made_unique_and_stable(tmp_path):
-    rows = [humanual_row(1), humanual_row(1)]
-    ids = [e.id for e in load_examples(write_rows(tmp_path / "d.jsonl", rows)).examples]
-    assert ids == ["p1/user1/2", "p1/user1/2#2"]
+def test_duplicate_ids_are_made_unique_and_stable_and_repeated_rows_dropped(tmp_path):
+    rows = [humanual_row(1), humanual_row(1, completion="another reply"), humanual_row(1)]
+    loaded = load_examples(write_rows(tmp_path / "d.jsonl", rows))
+    assert [e.id for e in loaded.examples] == ["p1/user1/2", "p1/user1/2#2"]
+    assert loaded.repeated_rows == 1 and loaded.renamed_ids == ["p1/user1/2#2"]
 
 
 def test_text_personas_and_unknown_roles(tmp_path):

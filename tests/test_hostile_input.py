@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, Response
 from filelock import FileLock
 
 from personadrop.cli import main
@@ -542,3 +543,333 @@ def test_a_killed_study_takes_its_training_workers_with_it(tmp_path):
     proc.wait()
     _gone, alive = psutil.wait_procs(workers, timeout=20)
     assert not alive, [p.pid for p in alive]
+
+
+# ====================================================================== issue #29: hostile input, round two
+def stub_app(answer) -> FastAPI:
+    """An OpenAI-compatible chat endpoint whose answer body is ``answer(request body)``."""
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict) -> Response:
+        payload = answer(body)
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return Response(raw, media_type="application/json")
+
+    return app
+
+
+def completion_of(text: str) -> dict:
+    message = {"role": "assistant", "content": text}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+    }
+
+
+@pytest.fixture(scope="module")
+def conversation(small_world_dir) -> dict:
+    """What `simulate` needs: a persona file and an opening post from the world."""
+    from personadrop.data.humanual import load_examples
+
+    example = load_examples(small_world_dir, split="test").examples[0]
+    return {"persona": example.persona.to_dict(), "opening": example.context[0].content}
+
+
+def simulate_args(tmp_path: Path, conversation: dict, user: str, agent: str, *extra: str) -> tuple:
+    persona = tmp_path / "persona.json"
+    if not persona.exists():
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        persona.write_text(json.dumps(conversation["persona"]))
+    return (
+        "simulate",
+        "--user",
+        user,
+        "--agent",
+        f"openai:stub@{agent}",
+        "--persona",
+        persona,
+        "--opening",
+        conversation["opening"],
+        "--out",
+        tmp_path / "conversation.jsonl",
+        *extra,
+    )
+
+
+# --------------------------------------------------------------------------- 4. simulate's remote failures
+def test_simulate_answers_every_remote_failure_in_one_line(tmp_path, cli, conversation, small_world_dir):
+    from personadrop.serve import Served, create_app, running
+    from personadrop.serve.server import free_port
+    from personadrop.simulators import load_simulator
+
+    agent = stub_app(lambda body: completion_of("Tell me more."))
+    no_choice = stub_app(lambda body: {**completion_of("x"), "choices": []})
+    garbage = stub_app(lambda body: bytes(range(256)))
+    bayes = create_app(Served({"bayes": load_simulator("bayes", data=small_world_dir)}))
+    with (
+        running(agent) as agent_url,
+        running(no_choice) as no_choice_url,
+        running(garbage) as garbage_url,
+        running(bayes) as bayes_url,
+        FakeLLMServer(hang_seconds=30) as fake,
+    ):
+        agent_v1 = agent_url + "/v1"
+        cases = [
+            (f"http://127.0.0.1:{free_port()}/v1#m", "cannot connect"),
+            (f"{no_choice_url}/v1#m", "no choice"),
+            (f"{garbage_url}/v1#m", "not a chat completion"),
+            (f"{bayes_url}/v1#nope", "does not exist"),
+        ]
+        for user, needle in cases:
+            line = one_line_error(
+                *cli(*simulate_args(tmp_path / needle[:6], conversation, user, agent_v1))[::2]
+            )
+            assert needle in line and "simulated user" in line, line
+        fake.default = "500"
+        line = one_line_error(
+            *cli(*simulate_args(tmp_path / "500", conversation, fake.openai_url + "#m", agent_v1))[::2]
+        )
+        assert "status 500" in line
+        fake.default = "hang"
+        start = time.perf_counter()
+        args = simulate_args(
+            tmp_path / "hang", conversation, fake.openai_url + "#m", agent_v1, "--timeout", "0.5"
+        )
+        line = one_line_error(*cli(*args)[::2])
+        assert "no answer within 0.5 s" in line and time.perf_counter() - start < 20
+        # The agent's side fails the same way.
+        args = simulate_args(tmp_path / "agent", conversation, f"{bayes_url}/v1#bayes", no_choice_url + "/v1")
+        assert "the agent" in one_line_error(*cli(*args)[::2])
+    for content, needle in (("[1, 2]", "must be an object"), ("{not json", "does not parse")):
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        (tmp_path / "bad" / "persona.json").write_text(content)
+        args = simulate_args(
+            tmp_path / "bad", conversation, "http://127.0.0.1:9/v1#m", "http://127.0.0.1:9/v1"
+        )
+        line = one_line_error(*cli(*args)[::2])
+        assert "--persona" in line and needle in line, line
+
+
+# --------------------------------------------------------------------------- 5, 6. simulate's stored turns
+def test_simulate_repairs_a_torn_last_turn_and_caps_an_oversized_one(
+    tmp_path, cli, conversation, small_world_dir
+):
+    from personadrop.limits import MAX_TURN_CHARS
+
+    agent = stub_app(lambda body: completion_of("word " * 300_000))  # 1.5 MB: past every limit
+    with running_app(agent) as agent_url:
+        args = simulate_args(
+            tmp_path, conversation, "bayes", agent_url + "/v1", "--data", str(small_world_dir)
+        )
+        code, _, err = cli(*args, "--turns", "1")
+        assert code == 0, err
+        out = tmp_path / "conversation.jsonl"
+        with out.open("a") as fh:
+            fh.write('{"turn": 2, "speaker": "age')  # a kill in mid-write
+        code, _, err = cli(*args, "--turns", "3")
+        assert code == 0, err
+        code, _, err = cli(*args, "--turns", "4")  # and it goes on from there
+        assert code == 0, err
+    turns = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [t["speaker"] for t in turns] == ["agent", "user"] * 4
+    agent_turns = turns[2::2]
+    assert all(len(t["content"]) == MAX_TURN_CHARS and t["truncated_from"] == 1_500_000 for t in agent_turns)
+
+
+def running_app(app):
+    from personadrop.serve import running
+
+    return running(app)
+
+
+# --------------------------------------------------------------------------- 7. corrupt files on disk
+def test_corrupt_weights_and_results_rows_name_the_file(tmp_path, cli, small_world_dir):
+    import shutil
+
+    from personadrop.models.registry import resolve_model
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(resolve_model("world-tiny"), checkpoint)
+    weights = checkpoint / "model.safetensors"
+    with weights.open("r+b") as fh:
+        fh.truncate(weights.stat().st_size // 2)
+    eval_args = ("--data", small_world_dir, "--conditions", "full", "--max-examples", "3", "--no-progress")
+    for args in (
+        ("serve", checkpoint, "--port", "9"),
+        ("evaluate", "--model", checkpoint, *eval_args, "--out", tmp_path / "e0"),
+    ):
+        line = one_line_error(*cli(*args)[::2])
+        assert "ckpt" in line and "corrupt or incomplete" in line, line
+    out = tmp_path / "eval"
+    assert cli("evaluate", "--model", "bayes", *eval_args, "--dimensions", "response", "--out", out)[0] == 0
+    scores = out / "scores.jsonl"
+    good = scores.read_bytes()
+    for tail, needle in (
+        (os.urandom(4096).replace(b"\n", b"") + b"\n", "corrupt results row"),
+        (json.dumps({"variant": "bayes", "scores": 3}).encode() + b"\n", "not a results row"),
+    ):
+        scores.write_bytes(good + tail)
+        for args in (
+            ("report", out, "--out", tmp_path / "report"),
+            ("evaluate", "--model", "bayes", *eval_args, "--dimensions", "response", "--out", out),
+        ):
+            line = one_line_error(*cli(*args)[::2])
+            assert "scores.jsonl:4" in line and needle in line and "remove the line" in line, line
+
+
+# --------------------------------------------------------------------------- 8. seeds, at the edge
+def test_seeds_outside_32_bits_are_refused_before_any_work(tmp_path, cli, small_world_dir):
+    config = tmp_path / "train.yaml"
+    config.write_text(f"seed: {2**32}\n")
+    cases = [
+        (
+            "train",
+            "--method",
+            "sft",
+            "--profile",
+            "quick",
+            "--data",
+            small_world_dir,
+            "--out",
+            tmp_path / "r",
+            "--seed",
+            2**32,
+        ),
+        (
+            "train",
+            "--method",
+            "sft",
+            "--profile",
+            "quick",
+            "--data",
+            small_world_dir,
+            "--out",
+            tmp_path / "r",
+            "--config",
+            config,
+        ),
+        ("evaluate", "--model", "bayes", "--data", small_world_dir, "--out", tmp_path / "e", "--seed", 2**40),
+        ("study", "--profile", "quick", "--out", tmp_path / "s", "--seed", -1),
+    ]
+    for args in cases:
+        start = time.perf_counter()
+        line = one_line_error(*cli(*args)[::2])
+        assert "seed" in line and time.perf_counter() - start < 10, line
+    assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
+
+
+# --------------------------------------------------------------------------- 9. a full cache disk
+def test_a_full_disk_while_preparing_a_model_is_one_line_and_leaves_nothing(tmp_path, cli, monkeypatch):
+    import errno
+    from dataclasses import dataclass
+
+    from personadrop.models import registry
+
+    @dataclass(frozen=True)
+    class FillsTheDisk:
+        filename: str = "fake.gguf"
+        license: str = "none"
+
+        def convert(self, target: Path, step) -> None:
+            (target / "model.safetensors").write_bytes(b"\0" * 1024)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv("PERSONADROP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(registry.MODELS, "fake", FillsTheDisk())
+    line = one_line_error(*cli("models", "prepare", "fake")[::2])
+    assert "No space left on device" in line and "PERSONADROP_CACHE_DIR" in line
+    assert list((tmp_path / "cache" / "models").iterdir()) == [tmp_path / "cache" / "models" / ".fake.lock"]
+
+
+# --------------------------------------------------------------------------- 10. sizes without bounds
+def test_sizes_without_bounds_are_refused_before_work(tmp_path, cli, small_world_dir, monkeypatch):
+    big_worlds = tmp_path / "worlds.yaml"
+    big_worlds.write_text("worlds: 100000000\n")
+    big_vocab = tmp_path / "vocab.yaml"
+    big_vocab.write_text("vocab_size: 1000000000000\n")
+    cases = [
+        (
+            ("export", "verl", "--data", small_world_dir, "--out", tmp_path / "x", "--epochs", 10**20),
+            "--epochs",
+        ),
+        (("pretrain", "--config", big_worlds, "--out", tmp_path / "b"), "worlds"),
+        (("pretrain", "--config", big_vocab, "--out", tmp_path / "b"), "vocab_size"),
+        (("serve", "bayes", "--data", small_world_dir, "--batch-window-ms", "1e308"), "--batch-window-ms"),
+    ]
+    for args, needle in cases:
+        line = one_line_error(*cli(*args)[::2])
+        assert needle in line, line
+    # A line longer than the bound is a bad row, never held whole (the bound lowered here to keep it small).
+    import personadrop.data.humanual as humanual
+
+    monkeypatch.setattr(humanual, "MAX_LINE_BYTES", 1 << 20)
+    data = tmp_path / "long" / "train.jsonl"
+    data.parent.mkdir()
+    data.write_bytes(json.dumps(humanual_row(0)).encode() + b"\n" + b"x" * (5 << 20))
+    code, out, _ = cli("data", "inspect", data, "--on-bad-row", "skip", "--json")
+    summary = json.loads(out)
+    assert (
+        code == 0 and summary["rows"] == 1 and "longer than 1,048,576 bytes" in summary["bad_row_examples"][0]
+    )
+
+
+# --------------------------------------------------------------------- 11. pretrain checks its output first
+def test_pretrain_checks_its_output_and_config_before_training(tmp_path, cli):
+    config = tmp_path / "pretrain.yaml"
+    config.write_text("worlds: 1\nusers: 10\nposts: 10\nmax_steps: 1\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine")
+    empty_config = tmp_path / "empty.yaml"
+    empty_config.write_text("")
+    for args, needle in (
+        (("--config", config, "--out", afile), "not a directory"),
+        (("--config", config, "--out", full), "already holds files"),
+        (("--config", empty_config, "--out", tmp_path / "new"), "holds no settings"),
+    ):
+        start = time.perf_counter()
+        line = one_line_error(*cli("pretrain", *args)[::2])
+        assert needle in line and time.perf_counter() - start < 10, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "empty.yaml", "full", "pretrain.yaml"]
+
+
+# --------------------------------------------------------------------------- 12. judge-agreement's failures
+def test_judge_agreement_fails_when_one_judge_failed_too_often(tmp_path, cli, small_world_dir):
+    out = tmp_path / "eval"
+    args = (
+        "--data",
+        small_world_dir,
+        "--conditions",
+        "full",
+        "--max-examples",
+        "4",
+        "--dimensions",
+        "response",
+    )
+    assert cli("evaluate", "--model", "bayes", *args, "--out", out, "--no-progress")[0] == 0
+    with FakeLLMServer() as server:
+        server.default = "500"
+        line = one_line_error(
+            *cli("judge-agreement", out, "--judges", f"exact,openai:fake@{server.openai_url}")[::2]
+        )
+    assert "4 of 4 judgements failed" in line
+    assert list(out.glob("agreement_*.json"))  # what it has is written first
+
+
+# --------------------------------------------------------------------------- 13. smaller points
+def test_repeated_rows_conditions_and_their_errors(tmp_path, cli):
+    rows = [humanual_row(i) for i in range(4)] + [humanual_row(1), humanual_row(2, completion="another")]
+    data = write_rows(tmp_path / "train.jsonl", rows)
+    code, out, _ = cli("data", "inspect", data)
+    assert code == 0 and "1 rows repeat an earlier row" in " ".join(out.split())
+    summary = json.loads(cli("data", "inspect", data, "--json")[1])
+    assert summary["rows"] == 5 and summary["repeated_rows"] == 1 and summary["renamed_ids"] == 1
+    assert "fields:0.6/" in one_line_error(*cli("data", "render", data, "-c", "fields:0.6/")[::2])
+    line = one_line_error(*cli("data", "render", data, "-c", "only:" + "x" * 10_000)[::2])
+    assert len(line) < 400 and "10,005 characters" in line

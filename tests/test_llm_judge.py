@@ -199,7 +199,10 @@ def test_openai_sends_temperature_zero_and_anthropic_sends_none(llm_server, llm_
 
 def test_a_requests_per_minute_limit_is_kept_across_calls(llm_server, llm_keys):
     # A budget of one minute's worth (120 calls) that refills at 2 per second, as the APIs count.
-    judge = judge_for(llm_server, "openai", None, requests_per_minute=120, concurrency=16)
+    # Generous timeouts: this is about pacing, and a loaded machine must not turn slow calls into failures.
+    judge = judge_for(
+        llm_server, "openai", None, requests_per_minute=120, concurrency=16, call_timeout=10.0, deadline=60.0
+    )
     start = time.monotonic()
     judge.score(requests_with_markers(118, 1))
     # Within the budget the calls go out as a burst: paced at 2 per second they would take ~59 s. (A loose

@@ -111,10 +111,11 @@ def test_a_prompt_asked_several_times_is_written_once_when_greedy(tmp_path_facto
     x, y = (SimulationItem(ex, Full()(ex.persona, MaskKey(0, ex.id))) for ex in test[:2])
     rows: list[int] = []
     generate_batch = sim._generate_batch
-    sim._generate_batch = lambda ids, budget: rows.append(len(ids)) or generate_batch(ids, budget)
+    sim._generate_batch = lambda ids, *rest: rows.append(len(ids)) or generate_batch(ids, *rest)
     outputs = sim.generate([x, y, x, x])
     assert sum(rows) == 2 and outputs == [*sim.generate([x, y]), outputs[0], outputs[0]]
     sim.decoding = Decoding(**{**sim.decoding.model_dump(), "temperature": 0.7})
     rows.clear()
-    sim.generate([x, y, x, x])
+    sampled = sim.generate([x, y, x, x])
     assert sum(rows) == 4  # sampled replies are drawn per item
+    assert sim.generate([x, x, x]) == [sampled[0], *sampled[2:]]  # from the item, not its neighbours

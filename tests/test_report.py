@@ -73,7 +73,7 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
         "output_tokens",
         "cost_usd",
     }
-    assert on_disk["judge"]["calls"] == 16 * 60 * 2
+    assert on_disk["judge"]["calls"] == len(DEFAULT_CONDITIONS) * 60 * 2
     for variant, by_condition in on_disk["scores"].items():
         assert on_disk["retention"][variant]["full"] == pytest.approx(1.0)
         for condition, est in by_condition.items():
@@ -87,7 +87,7 @@ def test_report_files_schema_and_invariants(tmp_path, examples):
 
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 6 * 16 * 60
+    assert len(rows) == 6 * len(DEFAULT_CONDITIONS) * 60
     assert {"variant", "condition", "example_id", "score_response", "score_stance", "reply"} <= set(rows[0])
 
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))

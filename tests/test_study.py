@@ -81,8 +81,9 @@ def test_quick_study_writes_a_complete_report(quick_study):
     unseen = summary["by_user"]["unseen"]
     for v in variants[:-1]:
         assert unseen[v]["full"]["ci_low"] <= unseen["bayes"]["full"]["ci_high"]
-    assert len(list((report / "figures").glob("fig*.png"))) == 6
-    assert summary["seeds"] == {v: [0] for v in variants[:-1]}  # one training seed: the study's
+    assert len(list((report / "figures").glob("fig*.png"))) == 7  # fig7: the dropout rate, p = 0 and 0.6
+    assert summary["seeds"] == {v: [0, 1] for v in variants[:-1]}  # the quick profile's two seeds
+    assert set(summary["per_seed"]["grpo"]) == {"0", "1"}
     assert {v["claim"] for v in summary["verdicts"]} and all(
         v["verdict"] in ("reproduced", "refuted", "inconclusive") for v in summary["verdicts"]
     )
@@ -142,7 +143,7 @@ def test_study_killed_mid_evaluation_resumes_to_the_same_summary(quick_study, tm
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_rows = generations.read_text().count("\n")
-    assert 0 < killed_rows < len(json.loads((quick_study / "eval" / "examples.json").read_text())) * 16 * 5
+    assert 0 < killed_rows < (quick_study / "eval" / "generations.jsonl").read_text().count("\n")
 
     Study(load_study_config(None, "quick"), resumed, progress=False).run()
     for name in ("generations.jsonl", "scores.jsonl"):

@@ -41,3 +41,7 @@ class ConditionError(PersonadropError):
 
 class ConfigError(PersonadropError):
     """A configuration file or option that is invalid."""
+
+
+class RemoteError(PersonadropError):
+    """A server personadrop talks to (a simulated user, an agent) failed, timed out or answered nonsense."""

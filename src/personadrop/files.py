@@ -15,11 +15,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from filelock import FileLock, Timeout
 
 from personadrop.errors import ConfigError, DataError
+from personadrop.limits import MAX_LINE_BYTES
 
 LOCK_FILE = ".personadrop.lock"
 
@@ -82,3 +83,40 @@ def read_json(path: Path, what: str) -> Any:
             f"{path}: corrupt or unreadable {what} ({type(err).__name__}); "
             "remove the directory to redo this work"
         ) from None
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cut a last line left unfinished by a kill, so the next append starts on a fresh line (JSON-lines
+    files that are appended to: the evaluation store, a simulated conversation)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("r+b") as fh:
+        # Only the tail is read: the files can be large, and the last newline is usually near the end.
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(end - 1)
+        if fh.read(1) == b"\n":
+            return
+        cut, block = end, 1 << 16
+        while cut > 0:
+            start = max(0, cut - block)
+            fh.seek(start)
+            at = fh.read(cut - start).rfind(b"\n")
+            if at >= 0:
+                fh.truncate(start + at + 1)
+                return
+            cut = start
+        fh.truncate(0)
+
+
+def read_lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, line)`` for each line of a file opened in binary mode; the line is None where it is
+    longer than ``limit`` bytes, and is then skipped without ever being held in memory whole."""
+    lineno = 0
+    while line := fh.readline(limit + 1):
+        lineno += 1
+        if len(line) <= limit:
+            yield lineno, line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = fh.readline(1 << 20)
+        yield lineno, None

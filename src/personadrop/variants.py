@@ -31,7 +31,10 @@ class VariantSpec:
     color: str
     kind: Kind = "trained"
     method: str | None = None  # the training method (sft, grpo, humanlm); None: not trained
-    dropout_of: str | None = None  # this variant is that one trained under the study's train condition
+    dropout_of: str | None = None  # this variant is that one trained under the study's train condition(s)
+    # A train condition of the row's own (instead of the study's); None: full for a plain row, the study's
+    # train conditions for a dropout row.
+    train_condition: Policy | None = None
     warm_start: str | None = None  # a variant whose finished run this one starts from (both in a study)
     needs_world: bool = False  # exists only where the data is a synthetic world
     needs_checkpoint: bool = False  # exists only where the study's model is a pretrained checkpoint
@@ -42,7 +45,9 @@ class VariantSpec:
 
     @property
     def with_dropout(self) -> bool:
-        return self.dropout_of is not None
+        return self.dropout_of is not None or (
+            self.train_condition is not None and not self.train_condition.is_full
+        )
 
 
 _TABLE: tuple[VariantSpec, ...] = (

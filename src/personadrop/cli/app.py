@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from personadrop.dropout import CONDITION_FORMS, Policy, parse_condition, parse_conditions
+from personadrop.limits import SEED_LIMIT
 
 app = typer.Typer(
     name="personadrop",
@@ -47,3 +48,19 @@ def read_conditions(names: str) -> list[Policy]:
 def condition_option(help: str, *names: str) -> typer.models.OptionInfo:
     """A ``--condition``-style option that hands the command a policy."""
     return typer.Option(*names, help=f"{help} {CONDITION_HELP}", parser=read_condition, metavar="CONDITION")
+
+
+def seed_option(help: str) -> typer.models.OptionInfo:
+    """A ``--seed`` option: seeds are checked here, where they are typed (``personadrop.limits.Seed``)."""
+    return typer.Option(min=0, max=SEED_LIMIT - 1, help=help)
+
+
+def within(low: float, high: float):
+    """An option callback that keeps a float in [low, high]: click's ranges let NaN through."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not low <= value <= high:
+            raise typer.BadParameter(f"{value} is not between {low:g} and {high:g}")
+        return value
+
+    return check

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from personadrop.cli.app import OnBadRowOpt, SplitOpt, app, condition_option
+from personadrop.cli.app import OnBadRowOpt, SplitOpt, app, condition_option, seed_option
 from personadrop.cli.console import caution, clean, err, out, say
 from personadrop.dropout import Policy
 from personadrop.errors import PersonadropError
@@ -49,6 +49,8 @@ def data_inspect(
         "response_words_mean",
         "response_words_max",
         "long_replies",
+        "repeated_rows",
+        "renamed_ids",
         "bad_rows",
     ):
         value = summary[key]
@@ -68,6 +70,12 @@ def data_inspect(
     out.print(fields, markup=False)
     for line in summary["bad_row_examples"]:
         say("skipped " + clean(line), style="yellow")
+    if summary["repeated_rows"] or summary["renamed_ids"]:
+        caution(
+            f"{summary['repeated_rows']} rows repeat an earlier row and are dropped (they would be trained "
+            f"on and scored twice); {summary['renamed_ids']} rows share an earlier row's id and are kept "
+            "under a new one (id#2, ...)"
+        )
     if summary["long_replies"]:
         caution(
             f"{summary['long_replies']} replies are longer than {LONG_REPLY_WORDS} words (the longest "
@@ -93,7 +101,7 @@ def data_render(
             "it (its chat template, prompt budget and answer prefix).",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Mask seed.")] = 0,
+    seed: Annotated[int, seed_option("Mask seed.")] = 0,
     epoch: Annotated[int, typer.Option(help="Mask epoch (training epochs draw fresh masks).")] = 0,
     omit_missing: Annotated[
         bool, typer.Option("--omit-missing", help="Leave hidden fields out instead of `Field: Missing`.")
@@ -154,7 +162,7 @@ def world_cmd(
         ),
     ],
     seed: Annotated[
-        int | None, typer.Option(help="World seed (default: the config's, else 0). Same seed, same files.")
+        int | None, seed_option("World seed (default: the config's, else 0). Same seed, same files.")
     ] = None,
     users: Annotated[int | None, typer.Option(help="Number of users (default 320).")] = None,
     posts: Annotated[int | None, typer.Option(help="Number of distinct posts (default 1200).")] = None,

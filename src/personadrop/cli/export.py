@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from personadrop.cli.app import OnBadRowOpt, app, condition_option
+from personadrop.cli.app import OnBadRowOpt, app, condition_option, seed_option
 from personadrop.cli.console import clean, say
 from personadrop.dropout import Policy
+from personadrop.errors import PersonadropError
+from personadrop.limits import MAX_EPOCHS, MAX_EXPORT_ROWS
 from personadrop.train.methods import MAIN_METHOD, METHODS
 
 export_app = typer.Typer(help="Export training rows for other frameworks.", no_args_is_help=True)
@@ -48,10 +50,12 @@ def export_verl(
     epochs: Annotated[
         int,
         typer.Option(
-            min=1, help="Epoch blocks to write, each with fresh masks (train verl one epoch over the file)."
+            min=1,
+            max=MAX_EPOCHS,
+            help="Epoch blocks to write, each with fresh masks (train verl one epoch over the file).",
         ),
     ] = 1,
-    seed: Annotated[int, typer.Option(help="Mask seed.")] = 0,
+    seed: Annotated[int, seed_option("Mask seed.")] = 0,
     on_bad_row: OnBadRowOpt = "stop",
 ) -> None:
     """Write verl's parquet rows (one per task, example and epoch) and print how to train on them.
@@ -71,6 +75,12 @@ def export_verl(
     held_out = loaded.split("val") or loaded.split("test")
     choose = spec.grpo_tasks(resolve_config(method, seed=seed)) if spec.grpo_tasks else None
     tasks = choose(train[0], 0) if train and choose else ()
+    rows = len(train) * len(tasks) * epochs
+    if rows > MAX_EXPORT_ROWS:  # the rows are built in memory before the file is written
+        raise PersonadropError(
+            f"--epochs {epochs}: {rows:,} training rows ({len(train):,} examples x {len(tasks)} tasks x "
+            f"{epochs} epochs) is more than the {MAX_EXPORT_ROWS:,} one export writes; export fewer epochs"
+        )
     write_parquet(verl_rows(train, condition, seed=seed, epochs=epochs, tasks=tasks), out / "train.parquet")
     write_parquet(verl_rows(held_out, Full(), seed=seed, tasks=(spec.inference_task,)), out / "val.parquet")
     import personadrop.integrations.verl as hook

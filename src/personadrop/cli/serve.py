@@ -9,17 +9,23 @@ from typing import Annotated
 
 import typer
 
-from personadrop.cli.app import app, condition_option
+from personadrop.cli.app import app, condition_option, seed_option, within
 from personadrop.cli.console import clean, err, say
 from personadrop.dropout import Policy
-from personadrop.errors import ConfigError, PersonadropError
+from personadrop.errors import ConfigError, PersonadropError, PersonaError, RemoteError
+from personadrop.limits import MAX_BATCH_WINDOW_MS
 
 HostOpt = Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")]
+
+
 WindowOpt = Annotated[
     float,
     typer.Option(
-        "--batch-window-ms", min=0.0, help="How long a request waits for others to join its generation batch."
+        "--batch-window-ms",
+        callback=within(0.0, MAX_BATCH_WINDOW_MS),
+        help=f"How long a request waits for others to join its generation batch (at most "
+        f"{MAX_BATCH_WINDOW_MS:g} ms).",
     ),
 ]
 
@@ -146,10 +152,18 @@ def simulate_cmd(
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="The synthetic world, for `--user bayes`.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Mask seed (and sampling seed).")] = 0,
+    seed: Annotated[int, seed_option("Mask seed (and sampling seed).")] = 0,
     agent_system: Annotated[
         str | None, typer.Option("--agent-system", help="A system prompt for the agent.")
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            callback=within(0.1, 3600.0),
+            help="Seconds to wait for each answer from either side, up to an hour (a request is tried up "
+            "to 3 times).",
+        ),
+    ] = 120.0,
 ) -> None:
     """A multi-turn conversation between a simulated user and an assistant; ends at --turns or when the
     simulated user writes an end marker (###STOP###)."""
@@ -166,11 +180,7 @@ def simulate_cmd(
             f"--agent {agent!r}: use openai:MODEL[@BASE_URL] (any OpenAI-compatible server)"
         )
     agent_key = os.environ.get("OPENAI_API_KEY") or "no-key-needed"
-    try:
-        text = persona.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"--persona {persona}: cannot read ({error})") from None
-    persona_value: dict | str = json.loads(text) if text.lstrip().startswith("{") else text
+    persona_value = _read_persona(persona)
     if user.startswith(("http://", "https://")):
         base, _, user_model = user.partition("#")
         server = nullcontext(base.rstrip("/"))
@@ -180,13 +190,10 @@ def simulate_cmd(
         server = running(create_app(served))
     with server as base_url:
         url = base_url if base_url.endswith("/v1") else base_url + "/v1"
-        if not user_model:
-            import openai
-
-            user_model = openai.OpenAI(base_url=url, api_key="no-key-needed").models.list().data[0].id
+        user_model = user_model or _served_model(url, timeout)
         history = simulate(
-            Endpoint(url, user_model),
-            Endpoint(agent_url or "https://api.openai.com/v1", agent_model, agent_key),
+            Endpoint(url, user_model, timeout=timeout),
+            Endpoint(agent_url or "https://api.openai.com/v1", agent_model, agent_key, timeout=timeout),
             persona=persona_value,
             opening=opening,
             turns=turns,
@@ -198,3 +205,32 @@ def simulate_cmd(
         )
     users = sum(t["speaker"] == "user" for t in history)
     say(clean(f"{len(history)} turns ({users} by the simulated user) in {out}"), console=err)
+
+
+def _read_persona(path: Path) -> dict | str:
+    """The persona a --persona file holds, checked here rather than refused by the server mid-run."""
+    from personadrop.persona import Persona
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--persona {path}: cannot read ({error})") from None
+    try:
+        Persona.from_raw(text)
+    except PersonaError as error:
+        raise ConfigError(f"--persona {path}: {error}") from None
+    return json.loads(text) if text.lstrip().startswith("{") else text
+
+
+def _served_model(url: str, timeout: float) -> str:
+    """The first model a `personadrop serve` at ``url`` lists (a --user URL without #model)."""
+    import openai
+
+    try:
+        models = openai.OpenAI(base_url=url, api_key="no-key-needed", timeout=timeout).models.list().data
+    except (openai.OpenAIError, ValueError) as error:
+        reason = " ".join(str(error).split())[:300]
+        raise RemoteError(f"the simulated user ({url}): cannot list its models ({reason})") from None
+    if not models:
+        raise RemoteError(f"the simulated user ({url}) serves no model")
+    return models[0].id

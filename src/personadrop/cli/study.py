@@ -10,11 +10,12 @@ import typer
 from rich import box
 from rich.table import Table
 
-from personadrop.cli.app import CONDITION_HELP, OnBadRowOpt, ProgressOpt, app, read_conditions
+from personadrop.cli.app import CONDITION_HELP, OnBadRowOpt, ProgressOpt, app, read_conditions, seed_option
 from personadrop.cli.console import caution, clean, err, out, quiet_libraries, resumable, say
 from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import PersonadropError
-from personadrop.evaluate.summary import Estimate, Summary
+from personadrop.evaluate.metrics import Estimate
+from personadrop.evaluate.summary import Summary
 from personadrop.judges.base import DIMENSIONS
 
 
@@ -43,7 +44,7 @@ def study_cmd(
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Override the config's seed (the world, the evaluation sample, masks).")
+        int | None, seed_option("Override the config's seed (the world, the evaluation sample, masks).")
     ] = None,
     seeds: Annotated[
         int | None,
@@ -109,7 +110,7 @@ def evaluate_cmd(
     conditions: Annotated[
         str,
         typer.Option(
-            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.1..0.9. "
+            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.9. "
             + CONDITION_HELP
         ),
     ] = " ".join(c.name for c in DEFAULT_CONDITIONS),
@@ -134,7 +135,7 @@ def evaluate_cmd(
         ),
     ] = 1,
     dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
-    seed: Annotated[int, typer.Option(help="Mask and sampling seed.")] = 0,
+    seed: Annotated[int, seed_option("Mask and sampling seed.")] = 0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned generations and judge calls/cost, then exit.")
     ] = False,
@@ -209,7 +210,7 @@ def report_cmd(
         Path,
         typer.Option("--out", "-o", help="Where to write summary.json, results.csv, report.md, figures/."),
     ],
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, seed_option("Bootstrap seed.")] = 0,
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 2000,
 ) -> None:
     """Summarize evaluations: means with 95% CIs, retention, gains, ceiling, figures and report.md."""
@@ -234,19 +235,29 @@ def judge_agreement_cmd(
     dimensions: Annotated[
         str | None, typer.Option(help="Comma-separated dimensions (default: those of the evaluation).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed for --max-groups.")] = 0,
+    seed: Annotated[int, seed_option("Sampling seed for --max-groups.")] = 0,
+    max_failure_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Exit non-zero when more than this share of either judge's judgements failed.",
+        ),
+    ] = 0.05,
 ) -> None:
     """Re-score stored generations with two judges and report their correlation per dimension."""
     from personadrop.evaluate.agreement import agreement_requests
     from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.evaluation import check_failures
     from personadrop.evaluate.task import check_dimensions
     from personadrop.judges import judge_agreement, make_judge
+    from personadrop.judges.agreement import POOLED
 
     names = [j.strip() for j in judges.split(",") if j.strip()]
     if len(names) != 2:
         raise PersonadropError("--judges takes exactly two judges, comma-separated")
     ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
-    dims = check_dimensions(dimensions.split(",")) if dimensions else ev.meta.get("dimensions", ["response"])
+    dims = check_dimensions(dimensions.split(",")) if dimensions else ev.meta.dimensions
     requests = agreement_requests(ev, dims, max_groups=max_groups, seed=seed)
     judge_a, judge_b = (make_judge(n, cache_dir=ev.path / "judge-cache") for n in names)
     try:
@@ -260,6 +271,14 @@ def judge_agreement_cmd(
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     out.print(report.table(), markup=False)
     say(clean(f"written to {path}"))
+    # A pair one judge failed is dropped from the correlations: too many and the numbers say nothing.
+    pooled = report.row(POOLED)
+    check_failures(
+        pooled.dropped,
+        pooled.n + pooled.dropped,
+        max_failure_share,
+        retry_hint="Run the same command again to retry them (judgements made are cached).",
+    )
 
 
 def _slug(name: str) -> str:
@@ -273,13 +292,13 @@ def print_headline(summary: Summary) -> None:
     from personadrop.report.markdown import cautions, verdict_number
 
     table = Table(
-        title="mean alignment score (CIs in report.md); ret = retention vs full; use = persona use",
+        title="mean score (CIs in report.md); ret: retention vs full; use: persona use",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    heads = ["variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret items:0.9"]
+    heads = ["variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret i:0.9"]
     if summary.persona_use:
-        heads.append("use 1 field")
+        heads.append("use 1f")
     for head in heads:
         table.add_column(
             head, justify="left" if head == "variant" else "right", no_wrap=True, min_width=len(head)

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app
+from personadrop.cli.app import OnBadRowOpt, ProgressOpt, app, seed_option
 from personadrop.cli.console import clean, out, quiet_libraries, resumable
 from personadrop.errors import PersonadropError
+from personadrop.limits import MAX_EPOCHS, MAX_WORLDS
 from personadrop.train.methods import METHODS
 
 PRESET_NAMES = ("tiny", "small")
@@ -80,9 +81,7 @@ def train_cmd(
             help="grpo only: a finished sft run (same data, seed, train condition) to start from.",
         ),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="The one seed for masks, data order and initialization.")
-    ] = None,
+    seed: Annotated[int | None, seed_option("The one seed for masks, data order and initialization.")] = None,
     report_to: Annotated[
         list[str] | None, typer.Option("--report-to", help="Also log to tensorboard or wandb (repeatable).")
     ] = None,
@@ -156,10 +155,14 @@ def pretrain_cmd(
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="The one seed: worlds drawn, data order, initialization.")
+        int | None, seed_option("The one seed: worlds drawn, data order, initialization.")
     ] = None,
-    worlds: Annotated[int | None, typer.Option(min=1, help="How many random worlds to pretrain on.")] = None,
-    epochs: Annotated[float | None, typer.Option(min=0.01, help="Epochs over their examples.")] = None,
+    worlds: Annotated[
+        int | None, typer.Option(min=1, max=MAX_WORLDS, help="How many random worlds to pretrain on.")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option(min=0.01, max=MAX_EPOCHS, help="Epochs over their examples.")
+    ] = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Pretrain a base simulator on other synthetic worlds (random seeds and signal tables, whole personas).
@@ -167,9 +170,10 @@ def pretrain_cmd(
     The base knows what the world language's phrases mean but nothing of a study's own world; a study
     fine-tunes from it (`model: {path: DIR}`, or the shipped `world-tiny`).
     """
-    from personadrop.train.pretrain import load_pretrain_config, pretrain_base
+    from personadrop.train.pretrain import check_output, load_pretrain_config, pretrain_base
 
     cfg = load_pretrain_config(config, seed=seed, worlds=worlds, epochs=epochs)
+    check_output(out_dir)
     quiet_libraries(progress)
     with resumable():
         manifest = pretrain_base(cfg, out_dir, progress=progress)

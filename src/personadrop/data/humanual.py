@@ -6,7 +6,9 @@ and example id, and either stops the load (default) or is skipped and counted.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,6 +19,10 @@ from typing import Any, Literal
 from personadrop.data.example import Example
 from personadrop.data.rows import RowError, example_from_row
 from personadrop.errors import DataError
+from personadrop.files import read_lines
+from personadrop.limits import MAX_LINE_BYTES
+
+log = logging.getLogger(__name__)
 
 OnBadRow = Literal["stop", "skip"]
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -62,6 +68,8 @@ class LoadedExamples:
     source: str
     examples: list[Example] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
+    repeated_rows: int = 0  # rows identical to an earlier row of the same split: dropped
+    renamed_ids: list[str] = field(default_factory=list)  # ids given to rows whose own id was taken
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -88,6 +96,7 @@ def load_examples(
         raise DataError(f"on_bad_row must be 'stop' or 'skip', got {on_bad_row!r}")
     out = LoadedExamples(source=str(source))
     seen_ids: dict[str, int] = {}
+    seen_rows: set[bytes] = set()
     for where, row, row_split in _raw_rows(source, split):
         try:
             if isinstance(row, _Unparsable):
@@ -99,16 +108,38 @@ def load_examples(
                 raise BadRowError(bad) from None
             out.bad_rows.append(bad)
             continue
+        # A row written twice would be trained on and scored twice: the copy is dropped. Distinct rows that
+        # share an id (a dump without turn ids) are both kept, the later one renamed ``id#2``.
+        digest = _row_digest(row, row_split)
+        if digest in seen_rows:
+            out.repeated_rows += 1
+            continue
+        seen_rows.add(digest)
         count = seen_ids.get(example.id, 0) + 1
         seen_ids[example.id] = count
         if count > 1:
             example = example.model_copy(update={"id": f"{example.id}#{count}"})
+            out.renamed_ids.append(example.id)
         out.examples.append(example)
         if limit is not None and len(out.examples) >= limit:
             break
     if not out.examples and not out.bad_rows:
         raise DataError(f"{source}: no rows" + (f" in split {split!r}" if split else ""))
+    if out.repeated_rows or out.renamed_ids:
+        log.warning(
+            "%s: %d rows repeat an earlier row and were dropped; %d rows share an earlier row's id and were "
+            "renamed (e.g. %s)",
+            source,
+            out.repeated_rows,
+            len(out.renamed_ids),
+            out.renamed_ids[0] if out.renamed_ids else "-",
+        )
     return out
+
+
+def _row_digest(row: Any, split: str | None) -> bytes:
+    text = json.dumps([split, row], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def file_split(source: str | Path) -> str | None:
@@ -185,8 +216,18 @@ def _canonical_split(split: str) -> str:
 def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         if path.suffix == ".jsonl":
-            with path.open(encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
+            with path.open("rb") as fh:
+                for lineno, raw in read_lines(fh, MAX_LINE_BYTES):
+                    if raw is None:
+                        reason = f"line longer than {MAX_LINE_BYTES:,} bytes"
+                        yield f"{path.name}:{lineno}", _Unparsable(reason)
+                        continue
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError as err:
+                        raise DataError(
+                            f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start})"
+                        ) from None
                     if not line.strip():
                         continue
                     try:

@@ -47,6 +47,8 @@ def describe(data: LoadedExamples) -> dict[str, Any]:
         "response_words_max": max(words, default=0),
         "long_replies": sum(w > LONG_REPLY_WORDS for w in words),
         "fields": fields,
+        "repeated_rows": data.repeated_rows,
+        "renamed_ids": len(data.renamed_ids),
         "bad_rows": len(data.bad_rows),
         "bad_row_examples": [str(b) for b in data.bad_rows[:10]],
     }

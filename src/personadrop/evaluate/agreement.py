@@ -29,14 +29,13 @@ def agreement_requests(
     if max_groups is not None and len(keys) > max_groups:
         keys = sorted(random.Random(seed).sample(keys, max_groups))
     wanted = {example_id for _, example_id in keys}
-    examples = {
-        e.id: e for e in load_examples(ev.meta["data"], split=ev.meta.get("split")).examples if e.id in wanted
-    }
+    if ev.meta.data is None:
+        raise DataError(f"{ev.path} does not record the data it evaluated, so the examples cannot be rebuilt")
+    examples = {e.id: e for e in load_examples(ev.meta.data, split=ev.meta.split).examples if e.id in wanted}
     missing = wanted - set(examples)
     if missing:
         raise DataError(
-            f"{len(missing)} evaluated examples are no longer in {ev.meta['data']} (e.g. "
-            f"{sorted(missing)[0]})"
+            f"{len(missing)} evaluated examples are no longer in {ev.meta.data} (e.g. {sorted(missing)[0]})"
         )
     return [
         JudgeRequest(

@@ -15,10 +15,9 @@ from personadrop.distributed import barrier, is_main, launched, rank, world_size
 from personadrop.errors import PersonadropError
 from personadrop.evaluate.directory import EvaluationDir, EvaluationMeta
 from personadrop.evaluate.grid import GENERATION_CHUNK
-from personadrop.evaluate.metrics import Bootstrap
+from personadrop.evaluate.metrics import Bootstrap, Estimate
 from personadrop.evaluate.runner import GridWork, judge_missing, run_grid
 from personadrop.evaluate.store import ResultsStore
-from personadrop.evaluate.summary import Estimate
 from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import Judge, JudgeUsage
 from personadrop.models.base import Simulator, SimulatorRecord

@@ -22,9 +22,14 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
 
 from personadrop.errors import DataError
+from personadrop.files import drop_torn_tail, read_lines
+from personadrop.limits import MAX_LINE_BYTES
+from personadrop.settings import first_error
 
 Key = tuple[str, str, str]  # (variant, condition, example_id)
 
@@ -56,6 +61,11 @@ class ScoreRow:
         return (self.variant, self.condition, self.example_id)
 
 
+T = TypeVar("T")
+_GENERATION = TypeAdapter(Generation)
+_SCORE_ROW = TypeAdapter(ScoreRow)
+
+
 class ResultsStore:
     """Generations and scores of one evaluation directory (or, with ``directory`` None, in memory)."""
 
@@ -70,11 +80,10 @@ class ResultsStore:
         # Generations: the main file and every shard's; a row stored twice is the same row.
         files = [self.directory / "generations.jsonl", *sorted(self.directory.glob("generations.*.jsonl"))]
         for path in (*files, self.scores_path):
-            _drop_torn_tail(path)
+            drop_torn_tail(path)
         for path in files:
-            self.generations.update((g.key, g) for g in (Generation(**row) for row in _read_rows(path)))
-        for row in _read_rows(self.scores_path):
-            s = ScoreRow(**{**row, "scores": {k: _from_json(v) for k, v in row["scores"].items()}})
+            self.generations.update((g.key, g) for g in _read(path, _GENERATION))
+        for s in _read(self.scores_path, _SCORE_ROW):
             self.scores[(*s.key, s.judge)] = s
 
     @property
@@ -131,27 +140,34 @@ def _append(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
 
 
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left unfinished by a kill, so the next append starts on a fresh line."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        with path.open("r+b") as fh:
-            fh.truncate(data.rfind(b"\n") + 1)
-
-
-def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, JSON value) of each line; a line that is not JSON (or not text) names itself."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for lineno, raw in read_lines(fh):
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
+                if raw is None:
+                    raise ValueError(f"longer than {MAX_LINE_BYTES:,} bytes")
+                yield lineno, json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as err:  # JSON, UTF-8 and length errors alike
+                reason = err.msg if isinstance(err, json.JSONDecodeError) else str(err).split(":")[0]
                 raise DataError(
-                    f"{path}:{lineno}: corrupt results row ({err.msg}); remove the line to redo it"
+                    f"{path}:{lineno}: corrupt results row ({reason}); remove the line to redo it"
                 ) from None
+
+
+def _read(path: Path, adapter: TypeAdapter[T]) -> Iterator[T]:
+    """The rows of one results file, each checked for its shape (a line of the wrong shape names itself)."""
+    for lineno, row in _read_rows(path):
+        if adapter is _SCORE_ROW and isinstance(row, dict) and isinstance(row.get("scores"), dict):
+            row = {**row, "scores": {k: _from_json(v) for k, v in row["scores"].items()}}
+        try:
+            yield adapter.validate_python(row)
+        except ValidationError as err:
+            raise DataError(
+                f"{path}:{lineno}: not a results row ({first_error(err)}); remove the line to redo it"
+            ) from None
 
 
 def _to_json(value: float) -> float | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from personadrop.claims import Claim
 from personadrop.dropout import Condition, Policy
@@ -30,6 +30,7 @@ from personadrop.evaluate.metrics import (
 )
 from personadrop.evaluate.store import ScoreRow
 from personadrop.evaluate.verdicts import Verdict, judge_claims
+from personadrop.judges.base import JudgeUsage
 from personadrop.variants import color as variant_color
 from personadrop.variants import label as variant_label
 
@@ -56,14 +57,12 @@ class VariantInfo(Record):
     seeds: list[int] = Field(default_factory=list)
 
 
-class JudgeBlock(Record):
+class JudgeBlock(JudgeUsage):
+    """The ``judge`` block of summary.json: which judge, and what judging cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     name: str
-    calls: int = 0
-    cache_hits: int = 0
-    failures: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 class EvaluationRef(Record):

@@ -54,13 +54,15 @@ class BackendUnusable(PersonadropError):
 
 
 _KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+\S+)")
+_URL_USER = re.compile(r"(://)[^/@\s'\"]+@")
 
 
 def scrub(text: str, secret: str | None) -> str:
-    """``text`` with the secret and anything shaped like an API key or bearer token masked."""
+    """``text`` with the secret, anything shaped like an API key or bearer token, and credentials inside
+    URLs (``http://user:pw@host``) masked."""
     if secret:
         text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
+    return _URL_USER.sub(r"\1***@", _KEY_LIKE.sub("***", text))
 
 
 def _retry_after(response: Any) -> float | None:

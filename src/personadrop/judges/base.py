@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from pydantic import BaseModel
 
 from personadrop.data.example import STATE_DIMENSIONS, Example
 
@@ -47,9 +49,8 @@ class JudgeRequest:
         )
 
 
-@dataclass
-class JudgeUsage:
-    """What judging cost. ``failures`` counts generations left unscored (NaN)."""
+class JudgeUsage(BaseModel):
+    """What judging cost. ``failures`` counts generations left unscored (NaN). Counted in place."""
 
     calls: int = 0
     cache_hits: int = 0
@@ -59,7 +60,7 @@ class JudgeUsage:
     cost_usd: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return self.model_dump()
 
 
 class Judge(ABC):

@@ -25,6 +25,9 @@ class SimulationItem:
     example: Example
     visible: VisiblePersona
     task: str = "response"
+    #: The sampling seed of this item alone (a served request's ``seed``); None: drawn from the
+    #: simulator's decoding seed and the prompt. Masks are keyed apart, by the :class:`MaskKey`.
+    seed: int | None = None
 
 
 class Simulator(ABC):

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from personadrop.errors import ConfigError
+from personadrop.errors import ConfigError, DataError
+from personadrop.limits import MAX_NEW_TOKENS, Seed
 from personadrop.models.base import SimulationItem, Simulator
 from personadrop.persona import MissingStyle
 from personadrop.prompts import PromptBuilder, answer_prefix
@@ -34,10 +35,12 @@ class Decoding(BaseModel):
     temperature: float = Field(0.0, ge=0.0)  # 0: greedy (deterministic whatever the batching)
     top_k: int = Field(0, ge=0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(96, ge=1)  # a reply (training runs record their own, from their data)
-    max_new_tokens_states: int = Field(192, ge=1)  # tasks that write latent states (and then a reply)
+    # a reply (training runs record their own, from their data)
+    max_new_tokens: int = Field(96, ge=1, le=MAX_NEW_TOKENS)
+    # tasks that write latent states (and then a reply)
+    max_new_tokens_states: int = Field(192, ge=1, le=MAX_NEW_TOKENS)
     batch_size: int = Field(128, ge=1)
-    seed: int = 0
+    seed: Seed = 0
     cache: Literal["static", "dynamic"] = "static"
     # Prompt tokens read per forward pass before decoding (0: the whole prompt at once). None: 64 on a CPU,
     # where the same replies took 4-7% less time than with whole prompts (benchmarks/bench_decoding.py on
@@ -57,6 +60,7 @@ def load_model(path: str | Path, *, device: str | None = None, lora: str | Path 
     ``lora``: a local peft adapter directory to apply (merged into the weights for fast generation).
     """
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     from personadrop.models.tokenizer import load_tokenizer
@@ -68,12 +72,21 @@ def load_model(path: str | Path, *, device: str | None = None, lora: str | Path 
         )
     device = device or default_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
-    if lora is not None:
-        from peft import PeftModel
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        if lora is not None:
+            from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
-    return model.to(device).eval(), load_tokenizer(path)
+            model = PeftModel.from_pretrained(model, str(lora)).merge_and_unload()
+        tokenizer = load_tokenizer(path)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        # A weight file cut short (a full disk, an interrupted copy) fails deep inside the loaders.
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise DataError(
+            f"{path}: the checkpoint is corrupt or incomplete ({first}); copy it again, or train it again "
+            "into a fresh directory"
+        ) from None
+    return model.to(device).eval(), tokenizer
 
 
 def checkpoint_identity(path: str | Path) -> dict[str, str]:
@@ -134,6 +147,47 @@ def _use_written_keys(model) -> None:
     model.set_attn_implementation(WRITTEN_KEYS)
 
 
+def row_seed(seed: int, *parts: str) -> int:
+    """A row's sampling seed: a stable function of the decoding seed and ``parts`` (what the row is)."""
+    import hashlib
+
+    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def row_sampler(seeds: Sequence[int], temperature: float, top_k: int, top_p: float):
+    """A logits processor that makes greedy decoding sample each row from its own random stream.
+
+    It scales by the temperature, cuts to top-k and top-p as transformers' warpers do, and adds Gumbel
+    noise drawn from the row's generator: the greedy token is then a sample of the cut distribution
+    (the Gumbel-max trick). A row's reply so depends on its own seed, not on what else shares its batch,
+    and requests with different seeds can be generated together.
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    class RowSampler(LogitsProcessor):
+        def __init__(self) -> None:
+            self.generators = [torch.Generator().manual_seed(s % 2**64) for s in seeds]
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            scores = scores.float() / temperature
+            if top_k and top_k < scores.shape[-1]:
+                kth = torch.topk(scores, top_k, dim=-1).values[..., -1:]
+                scores = scores.masked_fill(scores < kth, -torch.inf)
+            if top_p < 1.0:
+                ordered, index = torch.sort(scores, descending=False)
+                cut = ordered.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
+                cut[..., -1:] = False  # the likeliest token always stays
+                scores = scores.masked_fill(cut.scatter(1, index, cut), -torch.inf)
+            noise = torch.stack(
+                [torch.empty(scores.shape[-1]).exponential_(generator=g) for g in self.generators]
+            )
+            return scores - noise.log().to(scores.device)
+
+    return RowSampler()
+
+
 class HFSimulator(Simulator):
     """A causal LM that writes the simulated user's turn for each item, in batches."""
 
@@ -173,8 +227,15 @@ class HFSimulator(Simulator):
         # Longest first within each length budget: similar lengths share a batch, so little padding.
         order = sorted(range(len(prompts)), key=lambda i: (budgets[i], len(ids[i])), reverse=True)
         written: list[str] = [""] * len(prompts)
-        if d.temperature > 0:
-            torch.manual_seed(d.seed)
+        # A sampled row draws from its own seed: the item's, else one keyed by the example, its prompt and
+        # how often the call asked it before (a repeated item is drawn anew), never by its neighbours.
+        seeds = [0] * len(prompts)
+        if prompts is asked:
+            times: dict[tuple[str, str, str], int] = {}
+            for i, (it, prompt) in enumerate(zip(items, asked, strict=True)):
+                key = (it.example.id, *prompt)
+                times[key] = times.get(key, -1) + 1
+                seeds[i] = it.seed if it.seed is not None else row_seed(d.seed, *key, str(times[key]))
         with torch.inference_mode():
             start = 0
             while start < len(order):
@@ -182,7 +243,9 @@ class HFSimulator(Simulator):
                 batch = [i for i in order[start : start + d.batch_size] if budgets[i] == budget]
                 start += len(batch)
                 states = [prompts[i][1] == "states+response" for i in batch]
-                outputs = self._generate_batch([ids[i] for i in batch], budget, states)
+                outputs = self._generate_batch(
+                    [ids[i] for i in batch], budget, states, [seeds[i] for i in batch]
+                )
                 for i, text in zip(batch, outputs, strict=True):
                     # the prefilled tag is part of the answer
                     written[i] = (answer_prefix(prompts[i][1]) + text).strip()
@@ -192,15 +255,25 @@ class HFSimulator(Simulator):
         return [reply[key] for key in asked]
 
     def _generate_batch(
-        self, batch_ids: list[list[int]], max_new_tokens: int, states: Sequence[bool] = ()
+        self,
+        batch_ids: list[list[int]],
+        max_new_tokens: int,
+        states: Sequence[bool] = (),
+        seeds: Sequence[int] = (),
     ) -> list[str]:
         """Greedy or sampled continuations of one batch; rows in ``states`` (states-then-reply) follow the
-        :class:`~personadrop.models.scaffold.StateScaffold`."""
+        :class:`~personadrop.models.scaffold.StateScaffold`, and each sampled row draws from its own seed
+        in ``seeds``."""
         import torch
 
         d = self.decoding
         pad = self.tokenizer.pad_token_id
         width = max(len(x) for x in batch_ids)
+        # A static cache is allocated for prompt and budget at once: a budget past the model's context
+        # would claim memory for positions the model cannot read.
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if context:
+            max_new_tokens = max(1, min(max_new_tokens, context - width))
         input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
         for row, x in enumerate(batch_ids):
@@ -217,23 +290,29 @@ class HFSimulator(Simulator):
         chunk = d.prefill_chunk if d.prefill_chunk is not None else (64 if device.type == "cpu" else 0)
         if 0 < chunk < width:
             kwargs["prefill_chunk_size"] = chunk
-        if d.temperature > 0:
-            kwargs.update(do_sample=True, temperature=d.temperature, top_k=d.top_k or None, top_p=d.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        # Sampling is done by RowSampler on top of greedy decoding, so transformers' own sampling (one
+        # random stream for the whole batch) stays off.
+        kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        processors: list[Any] = []
         if any(states):
-            from transformers import LogitsProcessorList
-
             from personadrop.models.scaffold import StateScaffold, state_budget
 
-            scaffold = StateScaffold(
-                self.tokenizer,
-                states,
-                prompt_width=width,
-                max_new_tokens=max_new_tokens,
-                state_budget=state_budget(max_new_tokens, d.max_new_tokens),
+            processors.append(
+                StateScaffold(
+                    self.tokenizer,
+                    states,
+                    prompt_width=width,
+                    max_new_tokens=max_new_tokens,
+                    state_budget=state_budget(max_new_tokens, d.max_new_tokens),
+                )
             )
-            kwargs["logits_processor"] = LogitsProcessorList([scaffold])
+        if d.temperature > 0:  # after the scaffold: a token it writes in is the only one left to draw
+            seeds = list(seeds) or [row_seed(d.seed, str(row)) for row in range(len(batch_ids))]
+            processors.append(row_sampler(seeds, d.temperature, d.top_k, d.top_p))
+        if processors:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         generated = self.model.generate(
             input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs
         )

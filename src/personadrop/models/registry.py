@@ -141,18 +141,39 @@ def prepare(name: str, *, step: Callable[[str], None] | None = None) -> Path:
         tmp = final.parent / f".{name}.tmp-{os.getpid()}"
         tmp.mkdir()
         started = time.perf_counter()
-        model.convert(tmp, step or (lambda _: None))
-        record = {
-            "name": name,
-            "source": model.filename,
-            "license": model.license,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        (tmp / MARKER).write_text(json.dumps(record, indent=2) + "\n")
-        if final.exists():
-            shutil.rmtree(final)  # an incomplete directory without the marker
-        tmp.rename(final)
+        try:
+            model.convert(tmp, step or (lambda _: None))
+            record = {
+                "name": name,
+                "source": model.filename,
+                "license": model.license,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            (tmp / MARKER).write_text(json.dumps(record, indent=2) + "\n")
+            if final.exists():
+                shutil.rmtree(final)  # an incomplete directory without the marker
+            tmp.rename(final)
+        except BaseException as err:
+            shutil.rmtree(tmp, ignore_errors=True)  # half a checkpoint is of no use, and it fills the disk
+            disk = _disk_error(err)
+            if disk is None:
+                raise
+            full = any(word in disk.lower() for word in ("space", "quota"))
+            hint = "; free space there, or point PERSONADROP_CACHE_DIR at a disk with room" if full else ""
+            raise ConfigError(f"cannot prepare {name} in {final.parent}: {disk}{hint}") from None
     return final
+
+
+def _disk_error(err: BaseException) -> str | None:
+    """What went wrong with the disk, where ``err`` is a write that failed (the libraries writing the
+    checkpoint raise their own types, with the OS error's text inside); None for anything else."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    text = str(err)
+    for known in ("No space left on device", "Disk quota exceeded", "Read-only file system"):
+        if known.lower() in text.lower():
+            return known
+    return None
 
 
 def check_model(name_or_path: str | Path) -> None:

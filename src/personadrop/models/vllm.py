@@ -69,7 +69,7 @@ class VLLMSimulator(Simulator):
                 temperature=d.temperature,
                 top_p=d.top_p,
                 top_k=d.top_k or -1,
-                seed=d.seed,
+                seed=d.seed if it.seed is None else it.seed,
                 max_tokens=d.max_new_tokens if it.task == "response" else d.max_new_tokens_states,
             )
             for it in items

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN
-from personadrop.evaluate.summary import Estimate, Summary
+from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Estimate
+from personadrop.evaluate.summary import Summary
 from personadrop.persona import title_of
 from personadrop.report.headline import dropout_rates
 from personadrop.variants import CEILING, ordered

@@ -21,6 +21,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from personadrop.dropout import Full, Policy
+from personadrop.errors import ConfigError, PersonadropError
+from personadrop.limits import MAX_BATCH_WINDOW_MS
 from personadrop.models.base import Simulator
 from personadrop.prompts import TASKS, parse_output, parse_tag
 from personadrop.serve.batcher import DynamicBatcher
@@ -38,6 +40,10 @@ class Served:
         window: float = 0.01,
         max_batch: int = 64,
     ):
+        if not 0 <= window * 1000 <= MAX_BATCH_WINDOW_MS:  # NaN too: a window that never closes hangs
+            raise ConfigError(
+                f"the batch window (--batch-window-ms) must be between 0 and {MAX_BATCH_WINDOW_MS:g} ms"
+            )
         self.simulators = dict(simulators)
         self.condition = condition
         self.batchers = {
@@ -61,8 +67,20 @@ class Served:
         simulator = batcher.simulator
         task = simulator.inference_task
         simulation = read_request(request, task=task, default_condition=self.condition)
-        output = await batcher.generate(simulation.item, request.decoding())
-        reply = parse_output(output, task) or ""
+        try:
+            output = await batcher.generate(simulation.item, request.decoding())
+        except PersonadropError as err:  # what the request holds, found wrong while generating (a post
+            # that is not from the reference's world): the request's error, not the server's
+            raise ProtocolError(str(err), code="invalid_input") from None
+        reply = parse_output(output, task)
+        if reply is None:
+            raise ProtocolError(
+                f"the simulator wrote no readable reply (its output: {output[:120]!r}); ask again with "
+                "another seed or a larger max_tokens",
+                status=500,
+                kind="server_error",
+                code="no_reply",
+            )
         states = None
         if task == "states+response":
             states = {
@@ -100,7 +118,14 @@ def create_app(served: Served, *, api_key: str | None = None, extra_routes: Any 
         for batcher in served.batchers.values():
             await batcher.stop()
 
-    app = FastAPI(title="personadrop simulators", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # With a key, the schema is not published either: the middleware guards /v1 only.
+    app = FastAPI(
+        title="personadrop simulators",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None if api_key is not None else "/openapi.json",
+    )
 
     @app.middleware("http")
     async def bearer_token(request: Request, call_next: Any) -> Any:

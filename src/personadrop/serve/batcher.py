@@ -3,7 +3,12 @@
 Requests wait in a queue; the first one opens a short window (``window`` seconds) in which later requests
 join it, up to ``max_batch``. The batch is generated in one call on a single worker thread (the model is
 used by one batch at a time), and each request gets its own output back. Requests that ask for other
-decoding settings (temperature, a length limit) are generated apart, in the same round.
+decoding settings (temperature, a length limit) are generated apart, in the same round, shortest length
+limit first, so a request asking for a long reply does not hold up the short ones beside it. Requests
+with different seeds share a call (each row samples from its own seed).
+
+A batch that fails is generated again one request at a time: a request that fails alone gets its error,
+and the rest of its batch its answers.
 """
 
 from __future__ import annotations
@@ -62,31 +67,48 @@ class DynamicBatcher:
             groups: dict[tuple, list[tuple[SimulationItem, asyncio.Future[str]]]] = defaultdict(list)
             for item, decoding, future in batch:
                 groups[decoding].append((item, future))
-            for decoding, members in groups.items():
-                items = [item for item, _ in members]
-                try:
-                    outputs = await loop.run_in_executor(self._executor, self._generate, items, decoding)
-                except Exception as err:  # reported to each waiting request, the server goes on
-                    for _, future in members:
-                        if not future.done():
-                            future.set_exception(err)
-                    continue
-                for (_, future), output in zip(members, outputs, strict=True):
-                    if not future.done():
-                        future.set_result(output)
+            for decoding in sorted(groups, key=self._length_limit):
+                await self._answer(groups[decoding], decoding)
+
+    async def _answer(
+        self, members: list[tuple[SimulationItem, asyncio.Future[str]]], decoding: tuple
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        items = [item for item, _ in members]
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._generate, items, decoding)
+        except Exception as err:
+            if len(members) > 1:  # which request failed? each alone: the others still get answers
+                for member in members:
+                    await self._answer([member], decoding)
+                return
+            for _, future in members:  # reported to the waiting request; the server goes on
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), output in zip(members, outputs, strict=True):
+            if not future.done():
+                future.set_result(output)
 
     def _generate(self, items: Sequence[SimulationItem], decoding: tuple) -> list[str]:
         self.calls += 1
-        self.requests += len(items)
         base = getattr(self.simulator, "decoding", None)
         if not decoding or base is None:
-            return self.simulator.generate(items)
-        # One batch at a time runs on this thread, so the settings can be swapped for it.
-        self.simulator.decoding = base.model_copy(update=dict(decoding))  # type: ignore[attr-defined]
-        try:
-            return self.simulator.generate(items)
-        finally:
-            self.simulator.decoding = base  # type: ignore[attr-defined]
+            outputs = self.simulator.generate(items)
+        else:
+            # One batch at a time runs on this thread, so the settings can be swapped for it.
+            self.simulator.decoding = base.model_copy(update=dict(decoding))  # type: ignore[attr-defined]
+            try:
+                outputs = self.simulator.generate(items)
+            finally:
+                self.simulator.decoding = base  # type: ignore[attr-defined]
+        self.requests += len(items)
+        return outputs
+
+    def _length_limit(self, decoding: tuple) -> int:
+        """The reply length a group of requests is generated to (its own limit, else the simulator's)."""
+        base = getattr(self.simulator, "decoding", None)
+        return int(dict(decoding).get("max_new_tokens", getattr(base, "max_new_tokens", 0)))
 
     def stats(self) -> dict[str, Any]:
         return {"requests": self.requests, "generate_calls": self.calls}

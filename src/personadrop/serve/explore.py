@@ -47,7 +47,7 @@ class StudyView:
     @classmethod
     def load(cls, study_dir: str | Path) -> StudyView:
         """Open a study directory (trained runs, evaluation data, report) for exploring: each variant as its
-        first training seed's simulator."""
+        first training seed's simulator (the study's evaluation masks it with the same keys)."""
         from personadrop.judges import make_judge
         from personadrop.report.writer import read_summary
         from personadrop.study import Study, StudyLayout, load_study_config
@@ -61,10 +61,10 @@ class StudyView:
         study = Study(cfg, layout.root, progress=False)
         task = study.task()
         members = study.members()
-        simulators: dict[str, Simulator] = {}
-        for name, simulator in study.simulators(finished_only=True).items():
-            variant = members[name].variant or name
-            simulators.setdefault(variant, simulator)  # the first seed of each variant
+        simulators: dict[str, Simulator] = {
+            members[name].variant or name: simulator
+            for name, simulator in study.simulators(finished_only=True, first_seed_only=True).items()
+        }
         if not simulators:
             raise ConfigError(f"{layout.root} holds no trained variant yet; finish the study first")
         summary = read_summary(layout.summary) if layout.summary.exists() else None

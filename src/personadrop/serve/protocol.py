@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from personadrop.data.example import Example, Turn
 from personadrop.dropout import MaskKey, Policy, parse_condition
 from personadrop.errors import ConditionError, PersonaError
+from personadrop.limits import MAX_NEW_TOKENS, MIN_TEMPERATURE, Seed
 from personadrop.models.base import SimulationItem
 from personadrop.persona import Persona
 
@@ -78,26 +79,27 @@ class ChatRequest(BaseModel):
     stream: bool = False
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    seed: Seed | None = None
     user: str | None = Field(None, max_length=512)
     n: int = Field(1, ge=1, le=1)  # one reply per request: a simulated user answers once
     persona: dict[str, Any] | str | None = None
     condition: str | None = None
 
     def decoding(self) -> tuple[tuple[str, Any], ...]:
-        """Decoding settings the request overrides, as a hashable key (requests batch by it)."""
+        """Decoding settings the request overrides, as a hashable key (requests batch by it). The seed is
+        not one: each row of a batch samples from its own seed (``SimulationItem.seed``)."""
         out: dict[str, Any] = {}
         if self.temperature is not None:
-            out["temperature"] = self.temperature
+            # Logits divided by a tiny temperature overflow to NaN probabilities; below the bound a sample
+            # is the greedy token anyway.
+            out["temperature"] = self.temperature if self.temperature >= MIN_TEMPERATURE else 0.0
         if self.top_p is not None:
             out["top_p"] = self.top_p
         if self.max_completion_tokens or self.max_tokens:
             limit = self.max_completion_tokens or self.max_tokens
             out["max_new_tokens"] = out["max_new_tokens_states"] = limit
-        if self.seed is not None and out.get("temperature"):
-            out["seed"] = self.seed
         return tuple(sorted(out.items()))
 
 
@@ -120,6 +122,7 @@ def read_request(
             param="messages",
             code="context_length_exceeded",
         )
+    _check_text(request)
     try:
         policy = parse_condition(request.condition) if request.condition else default_condition
     except ConditionError as err:
@@ -151,7 +154,24 @@ def read_request(
         response="(unknown)",
     )
     visible = policy(persona, MaskKey(request.seed or 0, example.id))
-    return Simulation(SimulationItem(example, visible, task), policy)
+    return Simulation(SimulationItem(example, visible, task, seed=request.seed), policy)
+
+
+def _check_text(request: ChatRequest) -> None:
+    """Refuse strings that are not text: JSON can carry a lone UTF-16 surrogate (``\\ud800``), which no
+    tokenizer reads and no response can be encoded with."""
+    texts: list[tuple[str, str | None]] = [
+        (f"messages[{i}]", part) for i, m in enumerate(request.messages) for part in (m.text, m.name)
+    ]
+    texts += [("user", request.user), ("condition", request.condition), ("model", request.model)]
+    texts.append(("persona", json.dumps(request.persona, ensure_ascii=False)))
+    for where, text in texts:
+        try:
+            (text or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(
+                f"{where} holds a lone UTF-16 surrogate, which is not text", param=where.split("[")[0]
+            ) from None
 
 
 def _persona(request: ChatRequest) -> Persona:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personadrop.dropout import DEFAULT_CONDITIONS, Condition, FieldDropout, Policy, field_dropout_shorthand
 from personadrop.errors import ConditionError, ConfigError
 from personadrop.judges.base import DIMENSIONS
+from personadrop.limits import Seed
 from personadrop.settings import first_error, merge_settings, read_settings
 from personadrop.variants import VARIANTS
 
@@ -36,7 +37,7 @@ class WorldSpec(_Plain):
 
     users: int | None = Field(None, ge=10)
     posts: int | None = Field(None, ge=10)
-    seed: int | None = None  # default: the study's seed
+    seed: Seed | None = None  # default: the study's seed
     config: str | None = None  # a world config file (signal table, sizes, ...)
     options: dict[str, Any] = Field(default_factory=dict)  # WorldConfig fields
 
@@ -100,10 +101,10 @@ class EvaluationSpec(_Plain):
 
 class StudyConfig(_Plain):
     name: str = "demo"
-    seed: int = 0  # the world, the evaluation sample and its masks
+    seed: Seed = 0  # the world, the evaluation sample and its masks
     # Training seeds: every trained variant trains once per seed (data order, sampling, new weights); all
-    # are evaluated on the same examples and masks. Empty: the study's seed alone.
-    seeds: list[int] = Field(default_factory=list)
+    # are evaluated on the same examples and masks, and every interval covers both. Empty: the study's seed.
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
     data: DataSpec = Field(default_factory=DataSpec)
     model: dict[str, Any] = Field(default_factory=dict)  # TrainConfig.model: preset, or path (+ lora)
     # What the "+fd" variants see of each training persona: a condition name, or a list of them (one +fd
@@ -206,8 +207,8 @@ class StudyConfig(_Plain):
     def _seeds(self) -> StudyConfig:
         if not self.seeds:
             self.seeds = [self.seed]
-        if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be distinct and >= 0, got {self.seeds}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
         return self
 
     def reward_judge_spec(self) -> tuple[str, dict[str, Any]]:
@@ -226,6 +227,9 @@ def load_study_config(
         raise ConfigError(f"unknown profile {profile!r}; profiles are {', '.join(PROFILES)}")
     builtin = {"quick": QUICK_PROFILE}.get(profile, {})
     merged = merge_settings(merge_settings(raw, builtin), (raw.get("profiles") or {}).get(profile, {}))
+    if profile == "quick" and isinstance(merged.get("seeds", []), list):
+        # A smoke run of the seed machinery: the config's first two training seeds.
+        merged["seeds"] = (merged.get("seeds") or [0, 1, 2])[:2]
     merged = merge_settings(merged, {k: v for k, v in overrides.items() if v is not None})
     try:
         return StudyConfig(**merged)

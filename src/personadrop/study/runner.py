@@ -168,7 +168,10 @@ class Study:
         out = []
         for name in self.cfg.trained_variants:
             spec = VARIANTS[name]
-            conditions = self.cfg.train_conditions if spec.with_dropout else [Full()]
+            if spec.train_condition is not None:
+                conditions = [spec.train_condition]
+            else:
+                conditions = self.cfg.train_conditions if spec.with_dropout else [Full()]
             for condition in conditions:
                 variant = variant_name(spec.method or "", condition)
                 out += [PlannedRun(variant, spec, condition, seed) for seed in self.cfg.seeds]
@@ -192,12 +195,17 @@ class Study:
                 out[name] = SimulatorRecord(variant=name, run=self._untrained_source(name)[0])
         return out
 
-    def simulators(self, *, finished_only: bool = False) -> dict[str, Simulator]:
-        """Every member as a simulator, loaded (the study's evaluation decoding); ``finished_only`` leaves out
-        trained runs that have not finished."""
+    def simulators(
+        self, *, finished_only: bool = False, first_seed_only: bool = False
+    ) -> dict[str, Simulator]:
+        """Every member as a simulator, loaded (the study's evaluation decoding). ``finished_only`` leaves out
+        trained runs that have not finished; ``first_seed_only`` loads each variant's first seed alone."""
         out: dict[str, Simulator] = {}
         decoding = dict(self.cfg.evaluation.decoding)
+        first = self.cfg.seeds[0]
         for name, record in self.members().items():
+            if first_seed_only and record.seed not in (None, first):
+                continue
             if record.seed is not None:
                 if finished_only and not RunDir(record.run or "").done:
                     continue

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from personadrop.dropout import Condition, Full, field_dropout_shorthand
 from personadrop.errors import ConfigError
+from personadrop.limits import MAX_EPOCHS, MAX_NEW_TOKENS, MAX_VOCAB_SIZE, Seed
 from personadrop.models.hf import Decoding
 from personadrop.settings import first_error, merge_settings, read_settings
 
@@ -43,7 +44,9 @@ class ModelSpec(_Plain):
     lora: LoraSpec | None = None
     # Generation through vLLM (GRPO rollouts, evaluation): auto = where a CUDA GPU and vllm are present.
     vllm: Literal["auto"] | bool = "auto"
-    vocab_size: int | None = Field(None, ge=300)  # tokenizer size for presets; None: the preset's
+    vocab_size: int | None = Field(
+        None, ge=300, le=MAX_VOCAB_SIZE
+    )  # tokenizer size for presets; None: the preset's
 
 
 class SFTStage(_Plain):
@@ -54,7 +57,7 @@ class SFTStage(_Plain):
     # 0.0); 1e-2 diverges. One epoch (~35 s for sft, ~55 s for humanlm) is what a ten-minute study allows;
     # it is not enough to learn the world well: four epochs reached 0.42 (sft) and 0.35 (humanlm) under
     # the full persona, against a Bayes-optimal 0.73 and a persona-blind optimum of 0.41.
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(5e-3, gt=0)
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
@@ -68,7 +71,7 @@ class SFTStage(_Plain):
 class GRPOStage(_Plain):
     """Reinforcement from the judge (``grpo``; ``humanlm`` with its seven tasks)."""
 
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     # 4 prompts x 8 completions: the same 32 rollouts per step as 8 x 4, with better group baselines.
     prompts_per_step: int = Field(4, ge=1)
     num_generations: int = Field(8, ge=2)  # a group: completions of one prompt, compared with each other
@@ -76,10 +79,9 @@ class GRPOStage(_Plain):
     beta: float = Field(0.0, ge=0)  # KL to the warm start; 0 skips the reference model (cheaper)
     temperature: float = Field(1.0, gt=0)
     # Rollout length caps; None: the longest training target of the task, plus a margin.
-    max_completion_tokens: int | None = Field(None, ge=8)  # the reply task
-    max_completion_tokens_states: int | None = Field(
-        None, ge=8
-    )  # HumanLM batches, which include states+reply
+    max_completion_tokens: int | None = Field(None, ge=8, le=MAX_NEW_TOKENS)  # the reply task
+    # HumanLM batches, which include states+reply
+    max_completion_tokens_states: int | None = Field(None, ge=8, le=MAX_NEW_TOKENS)
     loss_type: Literal["dapo", "bnpo", "grpo", "dr_grpo"] = "dapo"
     max_steps: int | None = Field(None, ge=1)  # a cap on top of ``epochs`` (the default profile sets one)
     # HumanLM's reply task is asked in the inference format (states, then the reply), so the policy that
@@ -92,7 +94,7 @@ class TrainConfig(_Plain):
 
     method: str = "sft"  # a registered method (personadrop.train.methods)
     profile: Profile = "default"
-    seed: int = 0
+    seed: Seed = 0
     # What of each training persona is shown, in the grammar of test conditions: `full`, `fields:0.6`
     # (field dropout; at least one field kept), `items:0.3`, `only:values`, `fields:0.6,items:0.2`, ...
     # Masks are keyed by (seed, example id, epoch), so each epoch draws fresh ones.
@@ -102,7 +104,7 @@ class TrainConfig(_Plain):
     max_prompt_tokens: int = Field(352, ge=32)  # the thread is cut from its start beyond this
     # The longest target (a reply, or states and reply) a run trains on and may write; training rows with a
     # longer one are skipped (counted in run.json). Also capped by the model's context.
-    max_reply_tokens: int = Field(512, ge=8)
+    max_reply_tokens: int = Field(512, ge=8, le=MAX_NEW_TOKENS)
     max_train_examples: int | None = Field(None, ge=1)  # a deterministic subset (quick runs)
     sft: SFTStage = Field(default_factory=SFTStage)
     grpo: GRPOStage = Field(default_factory=GRPOStage)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from personadrop.data.world.config import ITEM_BOUNDS, WorldConfig, default_prio
 from personadrop.data.world.lexicon import DEMOGRAPHIC_KEY, NOISE_PHRASES, PERSONA_FIELDS, supports
 from personadrop.data.world.vocab import GROUP_VALUES, GROUPS, LENIENCIES, VALUES
 from personadrop.errors import ConfigError
+from personadrop.limits import MAX_EPOCHS, MAX_VOCAB_SIZE, MAX_WORLD_POSTS, MAX_WORLD_USERS, MAX_WORLDS, Seed
 
 #: Pretraining worlds use seeds from here on; target worlds (studies, tests, configs) use small seeds.
 PRETRAIN_SEED_BASE = 1_000_000
@@ -218,10 +220,12 @@ class PretrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
-    worlds: int = Field(16, ge=1)  # random worlds drawn (seeds PRETRAIN_SEED_BASE + seed * 10_000 + k)
-    users: int | None = Field(None, ge=10)  # per world; None: the world default
-    posts: int | None = Field(None, ge=10)
+    seed: Seed = 0
+    worlds: int = Field(
+        16, ge=1, le=MAX_WORLDS
+    )  # random worlds drawn (seeds PRETRAIN_SEED_BASE + seed * 10_000 + k)
+    users: int | None = Field(None, ge=10, le=MAX_WORLD_USERS)  # per world; None: the world default
+    posts: int | None = Field(None, ge=10, le=MAX_WORLD_POSTS)
     # A first stage of this many steps on the post alone (every persona field hidden, the reply task), before
     # the whole-persona stage: a tiny model shown whole personas from the start never learns to read the post.
     post_first_steps: int = Field(0, ge=0)
@@ -231,11 +235,11 @@ class PretrainConfig(BaseModel):
     state_last_steps: int = Field(0, ge=0)
     mixture: Literal["response", "humanlm", "states"] = "humanlm"
     state_share: float = Field(0.15, ge=0.0, le=1.0)
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     max_steps: int | None = Field(None, ge=1)
     lr: float = Field(5e-3, gt=0)
     batch_size: int = Field(8, ge=1)
-    vocab_size: int = Field(2048, ge=300)
+    vocab_size: int = Field(2048, ge=300, le=MAX_VOCAB_SIZE)
     max_prompt_tokens: int = Field(352, ge=32)
     shape: dict[str, int] = Field(default_factory=dict)  # fields of the tiny preset to replace
     threads: int | None = Field(
@@ -247,6 +251,10 @@ def load_pretrain_config(path: str | Path | None = None, **overrides: Any) -> Pr
     from personadrop.settings import first_error, merge_settings, read_settings
 
     raw = read_settings(path, "pretraining config") if path is not None else {}
+    if path is not None and not raw:  # most likely the wrong file: the defaults are hours of training
+        raise ConfigError(
+            f"{path}: the pretraining config holds no settings; leave out --config for the defaults"
+        )
     merged = merge_settings(raw, {k: v for k, v in overrides.items() if v is not None})
     try:
         return PretrainConfig(**merged)
@@ -272,11 +280,10 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
     from personadrop.train.datasets import build_rows, epoch_blocks
     from personadrop.train.sft import sft_steps, train_sft
 
+    out = Path(out_dir)
+    check_output(out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(out_dir)
-    if (out / MANIFEST).exists():
-        raise ConfigError(f"{out} already holds a base; choose another --out")
     work = out.parent / f".{out.name}.tmp"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -376,8 +383,31 @@ def pretrain_base(cfg: PretrainConfig, out_dir: str | Path, *, progress: bool = 
         "versions": {"torch": torch.__version__},
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    work.rename(out)
+    try:
+        work.rename(out)
+    except OSError as err:  # something took the place since the check: the base is not thrown away
+        raise ConfigError(
+            f"cannot move the trained base to {out} ({err.strerror or err}); it is kept in {work}: move it "
+            "there yourself"
+        ) from None
     return manifest
+
+
+def check_output(out: Path) -> None:
+    """Refuse an output the finished base could not be moved into, before any training: the base is
+    written beside it and renamed into place, which needs a new or empty directory on the same disk."""
+    from personadrop.files import output_dir
+
+    if out.is_symlink() or out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a directory")
+        if os.path.ismount(out):
+            raise ConfigError(f"--out {out} is a mount point; give a new directory inside it")
+        if (out / MANIFEST).exists():
+            raise ConfigError(f"--out {out} already holds a base; choose another --out")
+        if any(out.iterdir()):
+            raise ConfigError(f"--out {out} already holds files; choose a new or empty directory")
+    output_dir(out.parent, "output")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:

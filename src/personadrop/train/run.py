@@ -156,7 +156,16 @@ class RunDir:
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig(**read_json(self.path / "config.json", "training config"))
+        path = self.path / "config.json"
+        raw = read_json(path, "training config")
+        try:
+            return TrainConfig.model_validate(raw)
+        except ValidationError as err:
+            from personadrop.settings import first_error
+
+            raise ConfigError(
+                f"{path}: not a training config ({first_error(err)}); delete the run to redo it"
+            ) from None
 
     @property
     def model_dir(self) -> Path:

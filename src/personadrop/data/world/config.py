@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personadrop.data.world.lexicon import DEMOGRAPHIC_KEY, NOISE_PHRASES, PERSONA_FIELDS, supports
 from personadrop.data.world.vocab import GROUP_VALUES, LENIENCIES, VALUES
 from personadrop.errors import ConfigError
+from personadrop.limits import MAX_WORLD_POSTS, MAX_WORLD_USERS
 from personadrop.settings import first_error, merge_settings, read_settings
 
 #: Items per list field, as in HUMANUAL personas (demographics always has its six keys).
@@ -117,8 +118,8 @@ class WorldConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = 0
-    users: int = Field(320, ge=4)
-    posts: int = Field(1200, ge=10)
+    users: int = Field(320, ge=4, le=MAX_WORLD_USERS)
+    posts: int = Field(1200, ge=10, le=MAX_WORLD_POSTS)
     responses_per_user: tuple[int, int] = (8, 12)
     split: tuple[float, float, float] = (0.82, 0.06, 0.12)  # train/val/test share of posts, in time order
     unseen_user_share: float = Field(0.2, ge=0.0, lt=1.0)  # users with no training row
