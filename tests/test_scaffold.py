@@ -69,7 +69,8 @@ def test_a_model_that_repeats_a_state_tag_still_ends_with_a_reply(base):
     for text in texts:
         states, _, reply = text.partition("<response>")
         assert states.count("<stance>") == 2  # the repeated tag is where the reply was written in
-        assert reply.rstrip().endswith("</response>") and parse_output(text, "states+response"), text
+        assert reply.rstrip().endswith("</response>") and parse_output(text, "states+response"), text  # ends
+        assert "<" not in parse_output(text, "states+response")  # the reply holds no tag
     assert scaffold.interventions > 0
 
 
@@ -86,6 +87,14 @@ def test_a_reply_that_runs_out_of_tokens_is_closed_in_time(base):
     texts, _ = generate(model, tokenizer, prompts(tokenizer, 1), " yes no maybe", max_new_tokens=30)
     (text,) = texts
     assert text.rstrip().endswith("</response>") and parse_output(text, "states+response"), text
+
+
+def test_a_reply_that_opens_a_closing_tag_is_closed_as_a_reply(base):
+    model, tokenizer = base
+    texts, _ = generate(model, tokenizer, prompts(tokenizer, 1), " fine</stance><response>ok</emotion> more")
+    (text,) = texts
+    reply = parse_output(text, "states+response")
+    assert reply and "<" not in reply and text.count("</response>") == 1, text
 
 
 def test_rows_that_do_not_write_states_are_left_alone(base):

@@ -292,11 +292,11 @@ def print_headline(summary: Summary) -> None:
     from personadrop.report.markdown import cautions, verdict_number
 
     table = Table(
-        title="mean score (CIs in report.md); ret: retention vs full; use: persona use",
+        title="means (CIs and `none` in report.md); ret: retention; use: persona use",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
-    heads = ["variant", "full", "none", "1 field", "items:0.9", "ret 1 field", "ret i:0.9"]
+    heads = ["variant", "full", "1 field", "items:0.9", "ret 1 field", "ret i:0.9"]
     if summary.persona_use:
         heads.append("use 1f")
     for head in heads:
@@ -308,7 +308,7 @@ def print_headline(summary: Summary) -> None:
         return fmt(e.mean if e is not None else None)
 
     for r in headline(summary):
-        cells = [clean(r.variant), mean(r.full), mean(r.none), mean(r.one_field), mean(r.items)]
+        cells = [clean(r.variant), mean(r.full), mean(r.one_field), mean(r.items)]
         cells += [retention_range(r.retention_one_field), pct(r.retention_items)]
         if summary.persona_use:
             use = r.persona_use_one_field

@@ -8,8 +8,10 @@ in evaluation and in GRPO rollouts alike:
 1. each state is written at most once: when the model opens a state tag it has opened before, or when its
    states reach ``state_budget`` tokens, ``<response>`` is written for it;
 2. the reply is never cut off: ``</response>`` is written for it when the token budget is about to end;
-3. it cannot stop before ``</response>`` (the end of text is masked until then), and the reply cannot be
-   empty (no tag may open or close before the reply's first word).
+3. it cannot stop before ``</response>`` (the end of text is masked until then, and written after it), the
+   reply cannot be
+   empty (no tag may open or close before the reply's first word), and the reply holds no tag: the only
+   ``<`` it may write starts ``</response>``, which is then written out for it.
 
 Between these points the model writes what it would have written. :data:`RULE` says it in one sentence
 for reports.
@@ -27,8 +29,9 @@ from personadrop.prompts import answer_prefix
 
 RULE = (
     "every output that writes latent states ends with a reply: a state tag opened a second time, or states "
-    "past their token budget, are followed by a written-in `<response>`; `</response>` is written in "
-    "before the token budget ends; the end of text is masked until then"
+    "past their token budget, are followed by a written-in `<response>`; the reply holds no tag, and a "
+    "`</` in it is completed to `</response>`, which is also written in before the token budget ends; the "
+    "text ends there (the end of text is masked until then)"
 )
 _OPEN = "<response>"
 _CLOSE = "</response>"
@@ -54,7 +57,8 @@ class _Row:
     text: str = ""  # generated so far (with the answer prefix of the prompt)
     state_tokens: int = 0
     reply_started: int = -1  # where the reply's text starts in ``text``; -1 before <response>
-    closed: bool = False
+    closed: bool = False  # </response> is written
+    ended: bool = False  # and the end of text after it
     forced: list[int] = field(default_factory=list)  # token ids still to write for the model
 
 
@@ -94,19 +98,20 @@ class StateScaffold:
     def _piece(self, token: int) -> str:
         return self.vocab.piece(token)
 
-    def _tags(self) -> list[int]:
-        return self.vocab.tags()
-
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
         step = input_ids.shape[1] - self.prompt_width  # tokens generated so far
         for b, row in enumerate(self.rows):
-            if not self.applies[b] or row.closed:
+            if not self.applies[b] or row.ended:
                 continue
             if step > 0:
                 self._read(row, int(input_ids[b, -1]))
-            if row.closed:
+            if row.closed:  # the answer is whole: the text ends here
+                if self.eos:
+                    scores[b, :] = -torch.inf
+                    scores[b, self.eos[0]] = 0.0
+                row.ended = True
                 continue
             if not row.forced:
                 self._decide(row, step)
@@ -117,8 +122,11 @@ class StateScaffold:
                 self.interventions += 1
                 continue
             scores[b, self.eos] = -torch.inf  # no end of text before </response>
-            if row.reply_started >= 0 and not row.text[row.reply_started :].strip():
-                scores[b, self._tags()] = -torch.inf  # the reply's first word before any tag
+            if row.reply_started >= 0:
+                if not row.text[row.reply_started :].strip():
+                    scores[b, self.vocab.tags()] = -torch.inf  # the reply's first word before any tag
+                else:
+                    scores[b, self.vocab.tags_but_close()] = -torch.inf  # no tag inside the reply
         return scores
 
     def _read(self, row: _Row, token: int) -> None:
@@ -130,6 +138,15 @@ class StateScaffold:
                 row.reply_started = at + len(_OPEN)
         elif _CLOSE in row.text[row.reply_started :]:
             row.closed = True
+        else:
+            # A "<" in the reply can only be the start of </response> (see __call__): write the rest.
+            tail = (
+                row.text[row.text.rfind("<", row.reply_started) :]
+                if "<" in row.text[row.reply_started :]
+                else ""
+            )
+            if tail and _CLOSE.startswith(tail):
+                row.forced = self._ids(_CLOSE[len(tail) :])
 
     def _decide(self, row: _Row, step: int) -> None:
         """What, if anything, to write for the model next."""
@@ -155,6 +172,7 @@ class _Vocab:
         self.tokenizer = tokenizer
         self.pieces: dict[int, str] = {}
         self._tags: list[int] | None = None
+        self._tags_but_close: list[int] | None = None
 
     @classmethod
     def of(cls, tokenizer: Any) -> _Vocab:
@@ -170,8 +188,16 @@ class _Vocab:
     def tags(self) -> list[int]:
         """Tokens that start a tag (a ``<``): kept out of an empty reply."""
         if self._tags is None:
-            self._tags = [i for i in range(len(self.tokenizer)) if self.piece(i).lstrip().startswith("<")]
+            self._tags = [i for i in range(len(self.tokenizer)) if "<" in self.piece(i)]
         return self._tags
+
+    def tags_but_close(self) -> list[int]:
+        """Tokens with a ``<``, but for those that begin ``</response>`` (kept out of a reply)."""
+        if self._tags_but_close is None:
+            self._tags_but_close = [
+                i for i in self.tags() if not (self.piece(i) and _CLOSE.startswith(self.piece(i)))
+            ]
+        return self._tags_but_close
 
 
 def scaffold_for(tokenizer: Any, input_ids: Any, *, max_new_tokens: int, state_budget: int) -> StateScaffold:
