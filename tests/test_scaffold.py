@@ -97,6 +97,15 @@ def test_a_reply_that_opens_a_closing_tag_is_closed_as_a_reply(base):
     assert reply and "<" not in reply and text.count("</response>") == 1, text
 
 
+def test_a_reply_may_end_the_way_the_model_ends_it(base):
+    """The tiny tokenizer writes "this.</response>" with a token ".</": the reply's text and the start of its
+    closing tag. It stays allowed, and the tag is completed."""
+    model, tokenizer = base
+    texts, _ = generate(model, tokenizer, prompts(tokenizer, 1), " fine</stance><response>ok.</response>")
+    (text,) = texts
+    assert parse_output(text, "states+response") == "ok.", text
+
+
 def test_rows_that_do_not_write_states_are_left_alone(base):
     model, tokenizer = base
     ids = prompts(tokenizer, 2)

@@ -163,6 +163,12 @@ class StateScaffold:
             row.forced = list(self.close_ids)
 
 
+def _may_close(piece: str) -> bool:
+    """Whether ``piece`` is reply text (no ``<``) followed by the start of ``</response>``."""
+    at = piece.find("<")
+    return at >= 0 and _CLOSE.startswith(piece[at:])
+
+
 class _Vocab:
     """Each token's text, read once per tokenizer (a generate call reads every generated token's)."""
 
@@ -192,11 +198,10 @@ class _Vocab:
         return self._tags
 
     def tags_but_close(self) -> list[int]:
-        """Tokens with a ``<``, but for those that begin ``</response>`` (kept out of a reply)."""
+        """Tokens with a ``<`` that cannot begin ``</response>`` (kept out of a reply). A token that ends the
+        reply's text and begins the closing tag (``.</``) stays allowed."""
         if self._tags_but_close is None:
-            self._tags_but_close = [
-                i for i in self.tags() if not (self.piece(i) and _CLOSE.startswith(self.piece(i)))
-            ]
+            self._tags_but_close = [i for i in self.tags() if not _may_close(self.piece(i))]
         return self._tags_but_close
 
 

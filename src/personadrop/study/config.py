@@ -248,6 +248,6 @@ def dump_config(cfg: StudyConfig) -> str:
 # Built in so that `--profile quick` is quick for any config: smaller data and a few training steps.
 QUICK_PROFILE: dict[str, Any] = {
     "training_profile": "quick",
-    "data": {"max_eval_examples": 60},
+    "data": {"max_eval_examples": 40},
     "bootstrap_resamples": 500,
 }
