@@ -30,12 +30,13 @@ class StudyPlan:
         for r in self.runs:
             warm = f"  warm start: {r['warm_start']}" if r.get("warm_start") else ""
             out.append(
-                f"train {r['variant']:<11} method={r['method']:<8} train_condition={r['train_condition']}"
+                f"train {r['variant']:<19} method={r['method']:<8} train_condition={r['train_condition']}"
                 f"{warm}{'  (done)' if r.get('done') else ''}"
             )
         gen = f"{self.generations:,}" if self.generations is not None else "?"
         out.append(
-            f"evaluate {len(self.variants)} variants x {len(self.conditions)} conditions x {n} examples "
+            f"evaluate {len(self.variants)} simulators (variants x training seeds, and references) x "
+            f"{len(self.conditions)} conditions x {n} examples "
             f"= {gen} generations, judged on {len(self.dimensions)} dimensions"
         )
         return out + self.judge_lines
