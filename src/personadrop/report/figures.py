@@ -64,6 +64,7 @@ def _bars(
     ax.bar(x, means, width, yerr=err, capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333333"}, **kw)
     for xi, values in zip(x, seeds, strict=False):
         if len(values) > 1:
+            named = "one training seed" in ax.get_legend_handles_labels()[1]
             ax.scatter(
                 np.full(len(values), xi),
                 values,
@@ -72,6 +73,7 @@ def _bars(
                 edgecolors="#222222",
                 linewidths=0.6,
                 zorder=4,
+                label=None if named else "one training seed",
             )
 
 
