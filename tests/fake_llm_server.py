@@ -3,6 +3,8 @@ chat-completions API for the official SDKs to talk to it, with faults on demand.
 
 It plays the judge: it reads the candidates out of the rubric prompt and rates each one by a
 ``score=0.xx`` marker in its text (0.5 where there is none), so tests know what every score should be.
+A request without candidates is a prompted simulator's: it answers with :func:`simulated_reply` of the
+last message, so tests know every reply too.
 Faults are scripted one per request (``server.script.extend(["429", "ok"])``), then ``server.default``
 applies. It counts requests, in-flight calls and the tokens it billed, and writes nothing to disk.
 
@@ -25,6 +27,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CANDIDATE = re.compile(r'<candidate id="(c\d+)">\n(.*?)\n</candidate>', re.DOTALL)
 MARKER = re.compile(r"score=([0-9.]+)")
+
+
+def simulated_reply(last_message: str) -> str:
+    """What the fake server answers a simulator's request whose last message is ``last_message``."""
+    return "I read: " + " ".join(last_message.split()[:6])
 
 
 def marker_score(text: str) -> float:
@@ -160,14 +167,15 @@ class FakeLLMServer:
                 try:
                     if server.latency:
                         time.sleep(server.latency)
-                    self._respond(api, fault, prompt, candidates, auth, str(body.get("model", "fake")))
+                    self._respond(api, fault, prompt, candidates, auth, body)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
             def _respond(
-                self, api: str, fault: str, prompt: str, candidates: list, auth: str, model: str
+                self, api: str, fault: str, prompt: str, candidates: list, auth: str, body: dict
             ) -> None:
+                model = str(body.get("model", "fake"))
                 if fault == "hang":
                     server._stopping.wait(server.hang_seconds)
                     fault = "ok"
@@ -185,7 +193,10 @@ class FakeLLMServer:
                     )
                     self._send(status, payload, {"retry-after": "0"} if status == 429 else None)
                     return
-                text = server._answer(candidates, fault)
+                if candidates or fault != "ok":
+                    text = server._answer(candidates, fault)
+                else:  # a simulator's request
+                    text = simulated_reply(str(body["messages"][-1]["content"]))
                 tokens_in, tokens_out = max(len(prompt) // 4, 1), len(text) // 4 + 1
                 with server._lock:
                     server.input_tokens += tokens_in

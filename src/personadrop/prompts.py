@@ -78,9 +78,29 @@ TASKS: dict[str, Task] = {
 
 
 # --------------------------------------------------------------------------- messages
+_PERSONA_HEADER = f"\n\n{TARGET_SPEAKER}'s persona:\n"
+
+
 def system_prompt(visible: VisiblePersona, task: str = "response", missing: MissingStyle = "marker") -> str:
     t = TASKS[task]
-    return f"{_INTRO} {t.instruction}\n\n{TARGET_SPEAKER}'s persona:\n{visible.render(missing)}"
+    return f"{_INTRO} {t.instruction}{_PERSONA_HEADER}{visible.render(missing)}"
+
+
+def read_system_prompt(text: str) -> str | None:
+    """The rendered persona inside a system message :func:`system_prompt` wrote (what a prompted simulator
+    sends a served one); None for any other text."""
+    if not text.startswith(_INTRO) or _PERSONA_HEADER not in text:
+        return None
+    return text.split(_PERSONA_HEADER, 1)[1]
+
+
+def read_turn(content: str) -> tuple[str | None, str]:
+    """(speaker, text) of another person's turn as :func:`simulator_messages` writes it (``Name: text``);
+    speaker None where the text has no such label."""
+    speaker, sep, text = content.partition(": ")
+    if not sep or not speaker.strip() or "\n" in speaker or len(speaker) > 80:
+        return None, content
+    return speaker, text
 
 
 def simulator_messages(

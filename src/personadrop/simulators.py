@@ -1,11 +1,21 @@
-"""Any simulator by name: a training run directory, a local checkpoint, or ``bayes`` (a world's reference).
+"""Any simulator by name, wherever a model goes (``evaluate --model``, a study's ``simulators``,
+``simulate --user``, ``serve``):
 
-The evaluator, the study and the command line all resolve what the user typed through :func:`load_simulator`,
-so "a model" means the same thing everywhere.
+- a training run directory, a local checkpoint or a model name (``smollm2-135m``);
+- ``bayes``: a synthetic world's Bayes-optimal reference;
+- ``openai:<model>[@base_url]``: a model behind any OpenAI-compatible chat endpoint (a provider, vLLM, the
+  llama.cpp server, ``personadrop serve``), prompted with the persona;
+- ``anthropic:<model>``: Claude, prompted the same way;
+- ``replies:<file>``: replies made elsewhere, keyed by example id and condition.
+
+The last three are *external*: made outside personadrop, and labelled so in the report. The evaluator, the
+study and the command line all resolve what the user typed through :func:`load_simulator`, so "a model"
+means the same thing everywhere.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +24,15 @@ from personadrop.models.base import Simulator, SimulatorRecord
 from personadrop.train.run import RunDir
 
 BAYES = "bayes"
+API_PREFIXES = ("openai:", "anthropic:")
+REPLIES = "replies:"
+#: Decoding settings (of a study or a command) that mean something to an API simulator, and their names there.
+_API_DECODING = {"temperature": "temperature", "seed": "seed", "max_new_tokens": "max_tokens"}
+
+
+def is_external(spec: str | Path) -> bool:
+    """Whether ``spec`` names a simulator made outside personadrop (an API model or a replies file)."""
+    return str(spec).startswith((*API_PREFIXES, REPLIES))
 
 
 def member_name(variant: str, seed: int | None) -> str:
@@ -27,6 +46,9 @@ def describe_simulator(spec: str | Path) -> tuple[str, SimulatorRecord]:
     (from run.json), else the checkpoint directory's name (``bayes`` for bayes)."""
     if str(spec) == BAYES:
         return BAYES, SimulatorRecord(variant=BAYES, run=BAYES)
+    if is_external(spec):
+        name = _external_name(str(spec))
+        return name, SimulatorRecord(variant=name, run=_shown(str(spec)), external=True)
     run = RunDir(spec)
     record = run.record if run.is_run else None
     if record is None:
@@ -48,14 +70,21 @@ def load_simulator(
     name: str | None = None,
     device: str | None = None,
     max_prompt_tokens: int | None = None,
+    api: dict[str, Any] | None = None,
     **decoding: Any,
 ) -> Simulator:
     """The simulator ``spec`` names.
 
     ``spec``: a training run directory (its model, prompt budget, decoding and inference task), a local
-    Hugging Face checkpoint directory, or ``bayes`` with ``data`` a synthetic world directory.
-    ``decoding``: fields of :class:`~personadrop.models.hf.Decoding` to override.
+    Hugging Face checkpoint directory, ``bayes`` with ``data`` a synthetic world directory, an API model
+    (``openai:<model>[@base_url]``, ``anthropic:<model>``) or ``replies:<file>``.
+    ``decoding``: fields of :class:`~personadrop.models.hf.Decoding` to override (an API model takes
+    ``temperature``, ``seed`` and ``max_new_tokens``). ``api``: options of
+    :class:`~personadrop.models.api.APISimulator` (``concurrency``, ``requests_per_minute``, ``cache_dir``,
+    ``prices``, ...).
     """
+    if is_external(spec):
+        return _external(str(spec), name=name, api=api or {}, decoding=decoding)
     simulator = _load(
         spec, data=data, name=name, device=device, max_prompt_tokens=max_prompt_tokens, **decoding
     )
@@ -109,3 +138,39 @@ def _load(
     )
     simulator.identity = checkpoint_identity(path)
     return simulator
+
+
+def _external(spec: str, *, name: str | None, api: dict[str, Any], decoding: dict[str, Any]) -> Simulator:
+    name = name or _external_name(spec)
+    if spec.startswith(REPLIES):
+        from personadrop.models.replies import RepliesSimulator
+
+        path = spec[len(REPLIES) :].strip()
+        if not path:
+            raise ConfigError(f"simulator {spec!r}: give the replies file, replies:<file>")
+        return RepliesSimulator(path, name=name)
+    from personadrop.judges import parse_llm_spec
+    from personadrop.models.api import APISimulator
+
+    backend, model, base_url = parse_llm_spec(spec, "simulator")
+    options = {_API_DECODING[k]: v for k, v in decoding.items() if k in _API_DECODING} | dict(api)
+    options.setdefault("base_url", base_url)
+    unknown = sorted(set(options) - set(inspect.signature(APISimulator).parameters))
+    if unknown:
+        raise ConfigError(f"simulator {spec!r} does not take option(s) {', '.join(unknown)}")
+    return APISimulator(backend, model, name=name, **options)
+
+
+def _external_name(spec: str) -> str:
+    """The stored name of an external simulator: its spec without the endpoint (``openai:grpo/seed-0``),
+    ``replies:<file stem>`` for a replies file."""
+    if spec.startswith(REPLIES):
+        return REPLIES + Path(spec[len(REPLIES) :].strip()).stem
+    return spec.partition("@")[0].strip()
+
+
+def _shown(spec: str) -> str:
+    """``spec`` as it may be written down: credentials inside a URL masked."""
+    from personadrop.judges.backends import scrub
+
+    return scrub(spec, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich import box
@@ -17,6 +17,11 @@ from personadrop.errors import PersonadropError
 from personadrop.evaluate.metrics import Estimate
 from personadrop.evaluate.summary import Summary
 from personadrop.judges.base import DIMENSIONS
+
+if TYPE_CHECKING:
+    from personadrop.evaluate.store import ResultsStore
+    from personadrop.evaluate.task import EvalTask
+    from personadrop.models.base import Simulator
 
 
 @app.command("study")
@@ -94,19 +99,21 @@ def study_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset: file, directory of splits or hub id.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Evaluation directory (resumed if it exists).")
+    ] = None,
     model: Annotated[
         list[str],
         typer.Option(
             "--model",
             "-m",
-            help="A training run directory or local checkpoint; repeat for several. `bayes` = the world's "
-            "Bayes-optimal reference.",
+            help="A simulator; repeat for several. A training run directory, a local checkpoint, `bayes` "
+            "(the world's Bayes-optimal reference), or an external one: openai:<model>[@base_url] (any "
+            "OpenAI-compatible endpoint, e.g. `personadrop serve`), anthropic:<model>, or replies:<file> "
+            "(replies made elsewhere to --export-prompts).",
         ),
-    ],
-    data: Annotated[str, typer.Option("--data", "-d", help="Dataset: file, directory of splits or hub id.")],
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Evaluation directory (resumed if it exists).")
-    ],
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
     conditions: Annotated[
         str,
         typer.Option(
@@ -137,18 +144,35 @@ def evaluate_cmd(
     dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
     seed: Annotated[int, seed_option("Mask and sampling seed.")] = 0,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the planned generations and judge calls/cost, then exit.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the planned generations, API calls and their cost (no key needed), then exit.",
+        ),
     ] = False,
+    export_prompts: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-prompts",
+            help="Write every example under every condition as the chat messages a simulator is asked (JSON "
+            "lines: id, condition, messages), then exit. Answer them elsewhere as JSON lines of id, "
+            "condition and reply, and evaluate that file with --model replies:FILE.",
+        ),
+    ] = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Evaluate simulators under missing-persona conditions and write scores to a resumable directory."""
+    """Evaluate simulators under missing-persona conditions and write scores to a resumable directory.
+
+    Any simulator can be evaluated: one trained here, a checkpoint, a model behind an API or a served
+    endpoint (prompted with the persona exactly as trained simulators are), or a file of replies.
+    """
     from personadrop.evaluate import EvalTask, evaluate
     from personadrop.evaluate.evaluation import check_failures
     from personadrop.evaluate.runner import plan_grid
     from personadrop.evaluate.store import ResultsStore
     from personadrop.files import output_dir
     from personadrop.judges import make_judge, plan_cost
-    from personadrop.simulators import describe_simulator, load_simulator
+    from personadrop.simulators import API_PREFIXES, describe_simulator, is_external, load_simulator
 
     task = EvalTask.load(
         data,
@@ -159,27 +183,49 @@ def evaluate_cmd(
         dimensions=dimensions.split(","),
         on_bad_row=on_bad_row,
     )
+    if export_prompts is not None:
+        from personadrop.evaluate.grid import write_prompts
+
+        count = write_prompts(task, export_prompts)
+        say(
+            clean(
+                f"{count:,} prompts written to {export_prompts}; answer each as a JSON line of id, "
+                "condition and reply, then evaluate with --model replies:FILE"
+            )
+        )
+        return
+    if not model or out_dir is None:
+        raise PersonadropError("give at least one --model and --out DIR (or only --export-prompts FILE)")
     described = [describe_simulator(m) for m in model]
     names = [name for name, _ in described]
     if len(set(names)) != len(names):
         raise PersonadropError(
             f"two --model values are the same variant and seed ({', '.join(names)}); use distinct runs"
         )
+    cache = out_dir / "judge-cache"  # judgements and API replies, so a re-run makes no call
+    api = {"cache_dir": cache, "seed": seed}
     if dry_run:
-        grid = plan_grid(ResultsStore(out_dir if out_dir.is_dir() else None), names, task, judge)
+        store = ResultsStore(out_dir if out_dir.is_dir() else None)
+        grid = plan_grid(store, names, task, judge)
         jp = plan_cost(judge, n_requests=grid.judge_requests_todo, generations_per_request=len(names))
         say(
             f"{len(names)} variants x {len(task.conditions)} conditions x {len(task.examples)} examples = "
             f"{grid.generations:,} generations ({grid.generations_todo:,} still to do)"
         )
+        for spec, name in zip(model, names, strict=True):
+            if spec.startswith(API_PREFIXES):
+                say(clean(plan_simulator(spec, name, task, store, api)))
         say(clean(jp.describe()))
         return
     quiet_libraries(progress)
     output_dir(out_dir, "evaluation")
-    judge_obj = make_judge(judge, cache_dir=out_dir / "judge-cache")
+    judge_obj = make_judge(judge, cache_dir=cache)
+    simulators: dict[str, Simulator] = {}
     try:
         judge_obj.check_ready()
-        simulators = {n: load_simulator(m, data=data, name=n) for m, n in zip(model, names, strict=True)}
+        for m, n in zip(model, names, strict=True):
+            simulators[n] = load_simulator(m, data=data, name=n, api=api if is_external(m) else None)
+            simulators[n].check_ready()
         with resumable():
             results = evaluate(
                 task,
@@ -192,13 +238,39 @@ def evaluate_cmd(
             )
     finally:
         judge_obj.close()
+        for sim in simulators.values():
+            sim.close()
     from personadrop.distributed import is_main
 
     if not is_main():  # the main process of a launched evaluation judged and reports
         return
+    for note in results.notes:
+        caution(clean(note))
     say(clean(f"evaluation stored in {out_dir}; `personadrop report {out_dir} --out DIR` writes the report"))
+    again = "Run the same command again to retry them."
+    check_failures(
+        *results.missing_generations(names), max_failure_share, retry_hint=again, what="generations"
+    )
     failed, total = results.failures()
-    check_failures(failed, total, max_failure_share, retry_hint="Run the same command again to retry them.")
+    check_failures(failed, total, max_failure_share, retry_hint=again)
+
+
+def plan_simulator(spec: str, name: str, task: EvalTask, store: ResultsStore, api: dict) -> str:
+    """The dry-run line of an API simulator: the replies still to ask for, their tokens and cost."""
+    from personadrop.evaluate.grid import grid_item
+    from personadrop.simulators import load_simulator
+
+    simulator = load_simulator(spec, name=name, api=api)
+    try:
+        items = [
+            grid_item(c, e, task.seed, simulator.inference_task)
+            for c in task.conditions
+            for e in task.examples
+            if not store.has_generation((name, c.name, e.id))
+        ]
+        return simulator.plan(items)  # type: ignore[attr-defined]
+    finally:
+        simulator.close()
 
 
 @app.command("report")

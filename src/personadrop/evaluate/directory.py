@@ -7,7 +7,8 @@ Layout::
     examples.json      {example id: {user_id, post_id, unseen_user}} of the evaluated examples
     generations.jsonl  \\ the results store (personadrop.evaluate.store)
     scores.jsonl       /
-    judge_usage.json   calls, tokens and cost per judge, summed over every run that wrote here
+    judge_usage.json   calls, tokens and cost per judge (and per API simulator, `simulator <name>`), summed
+                       over every run that wrote here
 
 A re-run with the same settings resumes; a re-run with different settings, or with another model under a
 variant name the directory already holds, is refused, because it would mix rows of two experiments.

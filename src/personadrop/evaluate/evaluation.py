@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ class EvalResults:
     store: ResultsStore
     judge: str
     work: GridWork = field(default_factory=GridWork)  # what this call generated and judged
+    notes: list[str] = field(default_factory=list)  # what the simulators said of the grid (extra replies)
 
     def failures(self) -> tuple[int, int]:
         """(failed, all) judgements of this task's grid: a failed one is NaN, left out of every mean."""
@@ -42,6 +43,12 @@ class EvalResults:
         ]
         values = [v for r in rows for v in r.scores.values()]
         return sum(math.isnan(v) for v in values), len(values)
+
+    def missing_generations(self, variants: Sequence[str]) -> tuple[int, int]:
+        """(missing, all) generations of ``variants`` in this task's grid: a row an API simulator could not
+        answer has none, and is left out of every mean."""
+        keys = [(v, c, e.id) for v in variants for c in self.task.condition_names for e in self.task.examples]
+        return sum(not self.store.has_generation(k) for k in keys), len(keys)
 
     def scores(self, variant: str, condition: str, dimension: str = "response") -> np.ndarray:
         """One score per task example, in task order; NaN where nothing was judged or the judge failed."""
@@ -96,6 +103,8 @@ def evaluate(
     stored are judged again. ``workers``: processes generation is spread over (the same rows as one process);
     ``pool``: worker processes to use for that (a study's, which trained in them), else a pool of its own.
     """
+    cells = [(c.name, e.id) for c in task.conditions for e in task.examples]
+    notes = [note for sim in simulators.values() if (note := sim.expect(cells))]
     grid = {
         "batch_size": batch_size,
         "judge_batch_size": judge_batch_size,
@@ -106,7 +115,7 @@ def evaluate(
     if out is None:
         store = ResultsStore(None)
         work = run_grid(store, simulators, task, judge, **grid)
-        return EvalResults(task, store, judge.name, work)
+        return EvalResults(task, store, judge.name, work, notes)
 
     from personadrop.files import exclusive
 
@@ -130,12 +139,16 @@ def evaluate(
         return _evaluate_launched(task, simulators, judge, Path(out), meta, grid)
     with exclusive(out, "evaluation"):
         ev = EvaluationDir.create(out, meta, task.examples)
-        before = JudgeUsage(**judge.usage.as_dict())
+        counted = {judge.name: judge.usage} | {
+            f"simulator {name}": sim.usage for name, sim in simulators.items() if sim.usage is not None
+        }
+        before = {name: JudgeUsage(**usage.as_dict()) for name, usage in counted.items()}
         try:
             work = run_grid(ev.store, simulators, task, judge, **grid)
         finally:
-            ev.add_usage(judge.name, _spent(judge.usage, before))
-    return EvalResults(task, ev.store, judge.name, work)
+            for name, usage in counted.items():
+                ev.add_usage(name, _spent(usage, before[name]))
+    return EvalResults(task, ev.store, judge.name, work, notes)
 
 
 def _evaluate_launched(
@@ -188,10 +201,13 @@ def _spent(now: JudgeUsage, before: JudgeUsage) -> JudgeUsage:
     return JudgeUsage(**{k: a[k] - b[k] for k in a})
 
 
-def check_failures(failed: int, total: int, max_share: float, *, retry_hint: str) -> None:
-    """Raise a one-line error when the share of failed judgements passes ``max_share``."""
+def check_failures(
+    failed: int, total: int, max_share: float, *, retry_hint: str, what: str = "judgements"
+) -> None:
+    """Raise a one-line error when the share of failed ``what`` (judgements, generations) passes
+    ``max_share``."""
     if total and failed / total > max_share:
         raise PersonadropError(
-            f"{failed:,} of {total:,} judgements failed ({failed / total:.1%}, more than the {max_share:.0%} "
+            f"{failed:,} of {total:,} {what} failed ({failed / total:.1%}, more than the {max_share:.0%} "
             f"allowed); the numbers leave them out. {retry_hint}"
         )

@@ -9,7 +9,8 @@ Two stages, each resumable from the store:
    pays one call per group rather than one per variant.
 
 A reply that did not parse (a HumanLM output without ``<response>``) scores 0 on every dimension: the
-simulator failed. A judge failure stays NaN and is left out of every mean.
+simulator failed. A judge failure stays NaN and is left out of every mean, and so does a generation that
+could not be had (an API simulator's call that failed): it is missing, and a re-run asks for it again.
 """
 
 from __future__ import annotations
@@ -126,8 +127,9 @@ def run_grid(
             elif workers > 1 and simulator.parallel_worthwhile and simulator.source is not None:
                 spread.append((name, simulator, index))
             else:
-                store.add_generations(generate_chunk(name, simulator, chunk, task.seed))
-                work.generated += len(chunk)
+                rows = generate_chunk(name, simulator, chunk, task.seed)
+                store.add_generations(rows)
+                work.generated += len(rows)
                 bar.advance(bars[name], len(chunk))
         if spread:
             # Whole chunks first and the short last chunk of each simulator at the end, so the workers

@@ -44,8 +44,13 @@ def _construct(cls: type[Judge], spec: str, *args: Any, **options: Any) -> Judge
     return cls(*args, **options)
 
 
-def parse_llm_spec(spec: str) -> tuple[str, str, str | None]:
-    """``backend:model[@base_url]`` -> (backend, model, base_url or None)."""
+def parse_llm_spec(spec: str, what: str = "judge") -> tuple[str, str, str | None]:
+    """``backend:model[@base_url]`` -> (backend, model, base_url or None); ``what`` it names (a judge, a
+    simulator), for the error."""
+
+    def bad(why: str) -> ConfigError:
+        return _bad_spec(spec, why) if what == "judge" else ConfigError(f"{what} {spec!r}{why}")
+
     backend, _, rest = spec.partition(":")
     model, _, base_url = rest.partition("@")
     model, base_url = model.strip(), base_url.strip()
@@ -54,9 +59,9 @@ def parse_llm_spec(spec: str) -> tuple[str, str, str | None]:
 
         model = DEFAULT_ANTHROPIC_MODEL
     if not model:
-        raise _bad_spec(spec, f": the {backend} judge needs a model name")
+        raise bad(f": the {backend} {what} needs a model name")
     if base_url and not base_url.startswith(("http://", "https://")):
-        raise _bad_spec(spec, f": base URL {base_url!r} must start with http:// or https://")
+        raise bad(f": base URL {base_url!r} must start with http:// or https://")
     return backend, model, base_url or None
 
 

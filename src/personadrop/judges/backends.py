@@ -1,4 +1,5 @@
-"""Thin adapters over the official SDKs: send one judge prompt, return the text and the tokens it cost.
+"""Thin adapters over the official SDKs: send one chat (a judge prompt, or a simulator's thread), return the
+text and the tokens it cost.
 
 The adapters do no retrying of their own (the SDK clients are built with ``max_retries=0``): the LLM
 judge owns the single retry layer, so faults are never retried twice over. What the adapters do is
@@ -109,8 +110,11 @@ def _unexpected_shape() -> Iterator[None]:
         raise TransientFault("the response does not have the API's shape") from None
 
 
+Message = dict[str, str]
+
+
 class ChatBackend(ABC):
-    """One judge model behind one API."""
+    """One model behind one API (a judge's, or a prompted simulator's)."""
 
     #: ``anthropic`` or ``openai``.
     name: str
@@ -123,9 +127,20 @@ class ChatBackend(ABC):
 
     @abstractmethod
     async def complete(
-        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int | None,
+        *,
+        schema: dict[str, object] | None = None,
+        seed: int | None = None,
     ) -> Completion:
-        """Ask once; raise :class:`TransientFault`, :class:`CallRejected` or :class:`BackendUnusable`."""
+        """Ask once: ``system`` then ``messages`` (``user`` and ``assistant`` turns).
+
+        ``max_tokens``: the answer's limit (None: the server's own, where the API allows); ``schema``:
+        constrain the answer to this JSON schema (where the backend was built ``structured``); ``seed``: the
+        sampling seed, where the API takes one. Raises :class:`TransientFault`, :class:`CallRejected` or
+        :class:`BackendUnusable`."""
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -153,17 +168,23 @@ class AnthropicBackend(ChatBackend):
         )
 
     async def complete(
-        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int | None,
+        *,
+        schema: dict[str, object] | None = None,
+        seed: int | None = None,  # the Messages API takes no seed
     ) -> Completion:
         extra: dict[str, Any] = {}
-        if self._structured:
+        if self._structured and schema is not None:
             extra["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         try:
             msg = await self._client.messages.create(
                 model=self.model,
-                max_tokens=max_tokens,
+                max_tokens=max_tokens or 1024,  # the Messages API requires a limit
                 system=system,
-                messages=[{"role": "user", "content": user}],
+                messages=_anthropic_turns(messages),
                 **extra,
             )
         except self._sdk.AnthropicError as e:
@@ -211,12 +232,22 @@ class OpenAIBackend(ChatBackend):
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
     async def complete(
-        self, system: str, user: str, schema: dict[str, object], max_tokens: int
+        self,
+        system: str,
+        messages: list[Message],
+        max_tokens: int | None,
+        *,
+        schema: dict[str, object] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         extra: dict[str, Any] = {}
         if self._temperature is not None:
             extra["temperature"] = self._temperature
-        if self._structured:
+        if seed is not None:
+            extra["seed"] = seed
+        if max_tokens is not None:  # None: the server's own limit
+            extra["max_completion_tokens"] = max_tokens
+        if self._structured and schema is not None:
             extra["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "judgement", "schema": schema, "strict": True},
@@ -224,8 +255,7 @@ class OpenAIBackend(ChatBackend):
         try:
             resp = await self._client.chat.completions.create(
                 model=self.model,
-                max_completion_tokens=max_tokens,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                messages=[{"role": "system", "content": system}, *messages],
                 **extra,
             )
         except self._sdk.OpenAIError as e:
@@ -239,6 +269,21 @@ class OpenAIBackend(ChatBackend):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _anthropic_turns(messages: list[Message]) -> list[Message]:
+    """Messages the Messages API takes: it starts with a ``user`` turn and alternates, so a thread that opens
+    with the simulated user's own post gets an empty-thread marker first, and consecutive turns of one role
+    are joined (blank line between)."""
+    turns: list[Message] = []
+    for m in messages:
+        if turns and turns[-1]["role"] == m["role"]:
+            turns[-1] = {"role": m["role"], "content": turns[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            turns.append({"role": m["role"], "content": m["content"]})
+    if turns and turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": "(the thread starts with your own post)"})
+    return turns
 
 
 class MissingAPIKeyError(ConfigError):

@@ -1,10 +1,11 @@
-"""A persistent cache of judge answers in SQLite, so re-judging the same inputs makes no API call.
+"""A persistent cache of API answers in SQLite, so re-judging or re-simulating the same inputs makes no call.
 
-One row per judge call: the key is the SHA-256 of a canonical JSON of everything that decides the
-answer (backend, model, rubric version, decoding settings, dimension, context, real reply and the
-candidate set in order); the value is the scores in candidate order and the tokens the call used. Only
-successful judgements are stored: a failure must be retried next time, not remembered. Nothing about
-credentials, headers or endpoints is ever written.
+Two tables, one row per successful call. ``judgements``: the key is the SHA-256 of a canonical JSON of
+everything that decides the answer (backend, model, rubric version, decoding settings, dimension, context,
+real reply and the candidate set in order); the value is the scores in candidate order and the tokens the
+call used. ``replies`` (prompted simulators): keyed the same way by model, messages, decoding and seed; the
+value is the reply's text and its tokens. Failures are never stored: they must be retried next time, not
+remembered. Nothing about credentials, headers or endpoints is ever written.
 
 Where it lives: ``<cache_dir>/judge-cache.sqlite`` when a directory is given (a run directory), else
 under ``$PERSONADROP_CACHE_DIR``, ``$XDG_CACHE_HOME/personadrop`` or ``~/.cache/personadrop``.
@@ -45,8 +46,17 @@ class CachedJudgement:
     output_tokens: int
 
 
+@dataclass(frozen=True)
+class CachedReply:
+    """A stored simulator reply and what the call cost."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
 class JudgeCache:
-    """SQLite key-value store of judgements; safe to share between threads of one process.
+    """SQLite key-value store of judgements and replies; safe to share between threads of one process.
 
     WAL journaling lets several processes (e.g. parallel evaluations) read while one writes.
     """
@@ -61,6 +71,11 @@ class JudgeCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS judgements ("
                 " key TEXT PRIMARY KEY, scores TEXT NOT NULL,"
+                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS replies ("
+                " key TEXT PRIMARY KEY, text TEXT NOT NULL,"
                 " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, created REAL NOT NULL)"
             )
 
@@ -86,6 +101,21 @@ class JudgeCache:
             self._db.execute(
                 "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?)",
                 (key, json.dumps(list(scores)), input_tokens, output_tokens, time.time()),
+            )
+
+    def get_reply(self, key: str) -> CachedReply | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text, input_tokens, output_tokens FROM replies WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else CachedReply(str(row[0]), int(row[1]), int(row[2]))
+
+    def put_reply(self, key: str, text: str, input_tokens: int, output_tokens: int) -> None:
+        """Store a simulator's reply (only a call that succeeded is ever stored)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
+                (key, text, input_tokens, output_tokens, time.time()),
             )
 
     def __len__(self) -> int:

@@ -270,7 +270,12 @@ class LLMJudge(Judge):
         max_tokens = max_answer_tokens(n)
 
         async def attempt(backend: ChatBackend, seconds_left: float) -> list[float]:
-            reply = await backend.complete(prompt.system, prompt.user, answer_schema(), max_tokens)
+            reply = await backend.complete(
+                prompt.system,
+                [{"role": "user", "content": prompt.user}],
+                max_tokens,
+                schema=answer_schema(),
+            )
             self.ledger.reply(reply)
             try:
                 by_id = parse_answer(reply.text, prompt.ids)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from personadrop.data.example import Example
 from personadrop.dropout import Condition, VisiblePersona
+from personadrop.judges.base import JudgeUsage
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class SimulationItem:
     #: The sampling seed of this item alone (a served request's ``seed``); None: drawn from the
     #: simulator's decoding seed and the prompt. Masks are keyed apart, by the :class:`MaskKey`.
     seed: int | None = None
+    #: The name of the condition the persona was masked under, where the item is a cell of a grid (a file
+    #: of replies made elsewhere is keyed by it).
+    condition: str | None = None
 
 
 class Simulator(ABC):
@@ -43,10 +47,27 @@ class Simulator(ABC):
     source: dict[str, Any] | None = None
     #: Whether generation is heavy enough to be worth spreading over worker processes.
     parallel_worthwhile: bool = False
+    #: Made outside personadrop (a prompted API model, a served checkpoint, a file of replies): the report
+    #: labels it so.
+    external: bool = False
+    #: Calls, tokens and cost of a simulator behind a paid API (None: nothing to count).
+    usage: JudgeUsage | None = None
 
     @abstractmethod
-    def generate(self, items: Sequence[SimulationItem]) -> list[str]:
-        """Raw outputs (for ``states+response`` the tagged text; the reply is read with ``parse_output``)."""
+    def generate(self, items: Sequence[SimulationItem]) -> list[str | None]:
+        """Raw outputs (for ``states+response`` the tagged text; the reply is read with ``parse_output``);
+        None where no output could be had (an API call that failed): the row is missing, not scored 0."""
+
+    def expect(self, cells: Sequence[tuple[str, str]]) -> str | None:
+        """Check, before any work, that this simulator can answer every (condition name, example id) cell;
+        raise a one-line error if not. Returns a note for the user, or None."""
+        return None
+
+    def check_ready(self) -> None:  # noqa: B027 - most simulators need nothing checked
+        """Fail in one line before any work when the simulator cannot run (an API key not set)."""
+
+    def close(self) -> None:  # noqa: B027 - most simulators hold nothing to release
+        """Release what the simulator holds (connections, caches)."""
 
 
 class SimulatorRecord(BaseModel):
@@ -62,3 +83,4 @@ class SimulatorRecord(BaseModel):
     identity: dict[str, Any] | None = None
     run: str | None = None  # the run directory or checkpoint it was loaded from
     base: dict[str, Any] | None = None  # the pretrained model a trained run started from
+    external: bool = False  # made outside personadrop (an API model, a served checkpoint, a replies file)

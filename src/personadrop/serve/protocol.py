@@ -3,7 +3,10 @@
 The conversation's messages are the thread the simulated user answers: ``user`` messages are other
 people's turns (named by ``name`` where given), ``assistant`` messages are the simulated user's own
 earlier turns. The persona comes as the ``persona`` body field (a HUMANUAL dict, its JSON, or rendered
-text) or in the system message (JSON, or text in the rendered layout). ``condition`` (e.g. ``only:values``)
+text) or in the system message (JSON, or text in the rendered layout). A system message personadrop's
+own prompt protocol wrote (what ``--model openai:<name>@<this server>`` sends) is read as such: the persona
+after its header, exactly as shown (hidden fields stay hidden), and each turn's ``Name: `` label as its
+speaker, so a served simulator sees the prompt it would see in process. ``condition`` (e.g. ``only:values``)
 hides parts of it with the same mechanism as a study, keyed by the request's ``seed`` and ``user``, so the
 same request always shows the same persona.
 """
@@ -25,6 +28,7 @@ from personadrop.errors import ConditionError, PersonaError
 from personadrop.limits import MAX_NEW_TOKENS, MIN_TEMPERATURE, Seed
 from personadrop.models.base import SimulationItem
 from personadrop.persona import Persona
+from personadrop.prompts import read_system_prompt, read_turn
 
 MAX_REQUEST_CHARS = 200_000  # the whole conversation; a simulator's prompt budget cuts the thread further
 
@@ -127,8 +131,16 @@ def read_request(
         policy = parse_condition(request.condition) if request.condition else default_condition
     except ConditionError as err:
         raise ProtocolError(str(err), param="condition", code="invalid_condition") from None
-    persona = _persona(request)
-    if needs_persona and not persona.is_text and persona.item_count == 0 and not policy.hides_text:
+    system = "\n".join(m.text for m in request.messages if m.role in ("system", "developer")).strip()
+    own = read_system_prompt(system) if request.persona is None else None
+    persona = _persona(request) if own is None else _rendered(own)
+    if (
+        needs_persona
+        and own is None
+        and not persona.is_text
+        and persona.item_count == 0
+        and not policy.hides_text
+    ):
         raise ProtocolError(
             "this simulator answers as a persona: send one in the system message or the `persona` "
             "field (or ask for condition `none`)",
@@ -141,7 +153,7 @@ def read_request(
     context = tuple(
         Turn(speaker="HUMAN", content=m.text.strip(), is_target=True)
         if m.role == "assistant"
-        else Turn(speaker=m.name or ("Poster" if i == 0 else "Commenter"), content=m.text.strip())
+        else _turn(m, i, labelled=own is not None)
         for i, m in enumerate(turns)
     )
     key = request.user or _digest(persona.render(), *(t.content for t in context))
@@ -172,6 +184,22 @@ def _check_text(request: ChatRequest) -> None:
             raise ProtocolError(
                 f"{where} holds a lone UTF-16 surrogate, which is not text", param=where.split("[")[0]
             ) from None
+
+
+def _turn(message: ChatMessage, index: int, *, labelled: bool) -> Turn:
+    """Another person's turn: named by ``name``, else (in personadrop's own prompts, ``labelled``) by its
+    ``Name: `` label, else Poster (the first turn) or Commenter."""
+    speaker, text = read_turn(message.text.strip()) if labelled else (None, message.text.strip())
+    return Turn(
+        speaker=message.name or speaker or ("Poster" if index == 0 else "Commenter"), content=text.strip()
+    )
+
+
+def _rendered(text: str) -> Persona:
+    try:
+        return Persona.from_rendered(text)
+    except PersonaError as err:
+        raise ProtocolError(f"the system message's persona: {err}", param="messages") from None
 
 
 def _persona(request: ChatRequest) -> Persona:
