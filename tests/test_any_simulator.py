@@ -228,3 +228,38 @@ def test_a_replies_file_is_held_to_the_standard_of_data(tmp_path, cli, world):
     assert "does not ask for, ignored: 1" in " ".join(out.split())
     ev = EvaluationDir.open(tmp_path / "out-extra")
     assert len(ev.store.generations) == 6
+
+
+# --------------------------------------------------------------------------- in a study
+def test_a_study_evaluates_external_simulators_beside_its_variants_and_labels_them(tmp_path):
+    from personadrop.study import Study, load_study_config
+
+    with FakeLLMServer() as server:
+        cfg = load_study_config(
+            None,
+            "quick",
+            variants=["bayes"],
+            simulators=[{"spec": f"openai:fake@{server.openai_url}", "concurrency": 4}],
+            data={"world": {"users": 40, "posts": 120}, "max_eval_examples": 6},
+            evaluation={"conditions": ["full", "none", "only:values"]},
+        )
+        study = Study(cfg, tmp_path / "study", progress=False)
+        plan = "\n".join(study.plan().lines())
+        assert "simulator openai:fake: 18 replies to ask for" in plan
+        summary = study.run()
+        asked = server.requests
+        Study(cfg, tmp_path / "study", progress=False).run()  # done: no call made again
+        assert server.requests == asked == 18
+    info = summary.variants["openai:fake"]
+    assert info.kind == "external" and info.label == "openai:fake (external)"
+    assert set(summary.scores["openai:fake"]) >= {"full", "none", "only:values"}
+    report = (tmp_path / "study" / "report" / "report.md").read_text()
+    assert "openai:fake (external)" in report and "External simulators (`openai:fake`)" in report
+
+
+def test_a_study_config_refuses_a_trained_variant_among_its_simulators():
+    from personadrop.errors import ConfigError
+    from personadrop.study import load_study_config
+
+    with pytest.raises(ConfigError, match="not an external simulator"):
+        load_study_config(None, "quick", simulators=["grpo"])

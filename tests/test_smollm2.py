@@ -158,3 +158,51 @@ def test_the_prompted_baseline_is_evaluated_under_every_condition(cache, tmp_pat
     summary = Study(cfg, tmp_path / "study", progress=False).run()
     assert set(summary.scores["prompted"]) >= {"full", "none", "only:values", "items:0.5"}
     assert all(e.n == 3 for c, e in summary.scores["prompted"].items() if c != "only:*")
+
+
+def test_served_smollm2_scores_what_it_scores_in_process(cache, world, tmp_path):
+    """SmolLM2 behind `personadrop serve`'s app, asked through the OpenAI protocol, writes the replies it
+    writes in process (greedy), on a few examples and conditions."""
+    from personadrop.evaluate import EvalTask, evaluate
+    from personadrop.judges import make_judge
+    from personadrop.serve import Served, create_app, running
+    from personadrop.simulators import load_simulator
+
+    registry.prepare(NAME)
+    conditions = [parse_condition(c) for c in ("full", "none", "only:values")]
+    task = EvalTask.load(world, max_examples=3, conditions=conditions, dimensions=["response"])
+    decoding = {"max_new_tokens": 24}
+    here = evaluate(task, {NAME: load_simulator(NAME, **decoding)}, make_judge("exact"))
+    with running(create_app(Served({NAME: load_simulator(NAME, **decoding)}))) as url:
+        remote = load_simulator(f"openai:{NAME}@{url}/v1", api={"cache_dir": tmp_path})
+        served = evaluate(task, {"served": remote}, make_judge("exact"))
+        remote.close()
+    for c in task.condition_names:
+        assert served.replies("served", c) == here.replies(NAME, c), c
+
+
+def test_long_real_sized_rows_are_evaluated_under_missing_fields(cache, tmp_path, aita_posts):
+    """Rows at HUMANUAL's real size through SmolLM2 (its 8,192-token context: the thread is cut, the
+    persona kept whole) under missing-field conditions, scored by the offline embedding judge."""
+    import json
+    import math
+
+    from transformers import AutoConfig
+
+    from long_rows import long_rows
+    from personadrop.cli import main
+    from personadrop.models.hf import context_budget
+
+    path = registry.resolve_model(NAME)
+    assert context_budget(AutoConfig.from_pretrained(path)) == 8192 - 192  # its context less the reply budget
+    rows = tmp_path / "long.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in long_rows(aita_posts, n=2)))
+    main(
+        [
+            "evaluate", "--model", NAME, "--data", str(rows), "--out", str(tmp_path / "ev"),
+            "--conditions", "full only:values", "--judge", "embedding", "--dimensions", "response",
+            "--no-progress", "--max-prompt-tokens", "1024",  # 8,000-token prompts take minutes each on a CPU
+        ]
+    )  # fmt: skip
+    scores = [json.loads(x) for x in (tmp_path / "ev" / "scores.jsonl").read_text().splitlines()]
+    assert len(scores) == 4 and all(math.isfinite(r["scores"]["response"]) for r in scores)

@@ -135,18 +135,32 @@ def data_render(
             say(f"<{m['role']}>", style="bold")
             say(clean(m["content"]))
     else:
+        from transformers import AutoConfig
+
+        from personadrop.models.hf import context_budget
         from personadrop.models.registry import resolve_model
         from personadrop.models.tokenizer import load_tokenizer
+        from personadrop.prompts import simulator_messages
         from personadrop.train.run import RunDir
 
         run = RunDir(model)
+        directory = run.model_dir if run.is_run else resolve_model(model)
         budget = run.record.max_prompt_tokens if run.record is not None else None
-        builder = PromptBuilder(
-            load_tokenizer(run.model_dir if run.is_run else resolve_model(model)), budget, missing
-        )
-        text = builder.prompt(ex, visible, task)
+        if budget is None:  # a checkpoint: what its context holds, as it is evaluated and served
+            budget = context_budget(AutoConfig.from_pretrained(directory))
+        builder = PromptBuilder(load_tokenizer(directory), budget, missing)
+        messages = builder.messages(ex, visible, task)
+        text = builder.render(messages, task)
         say(clean(text))
         out.rule(f"{builder.count(text)} tokens" + (f" (budget {budget})" if budget else ""), characters="─")
+        whole = simulator_messages(ex, visible, task, missing)
+        if messages != whole:
+            kept = sum(len(m["content"]) for m in messages[1:])
+            total = sum(len(m["content"]) for m in whole[1:])
+            say(
+                f"the thread is cut to the budget: {kept:,} of its {total:,} characters kept (the persona "
+                "whole; the oldest text goes first, a cut turn keeps its end after '...')"
+            )
     out.rule("visible", characters="─")
     say(clean(json.dumps(visible.visibility())))
 

@@ -141,6 +141,15 @@ def evaluate_cmd(
             "rows are exactly those of one process.",
         ),
     ] = 1,
+    max_prompt_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=32,
+            help="Prompt budget of a checkpoint, in tokens: the persona stays whole and the thread is cut "
+            "to fit, oldest text first. Default: its context less the reply budget (a training run keeps "
+            "its own). `data render --model` shows the cut.",
+        ),
+    ] = None,
     dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
     seed: Annotated[int, seed_option("Mask and sampling seed.")] = 0,
     dry_run: Annotated[
@@ -224,7 +233,11 @@ def evaluate_cmd(
     try:
         judge_obj.check_ready()
         for m, n in zip(model, names, strict=True):
-            simulators[n] = load_simulator(m, data=data, name=n, api=api if is_external(m) else None)
+            simulators[n] = (
+                load_simulator(m, name=n, api=api)
+                if is_external(m)
+                else load_simulator(m, data=data, name=n, max_prompt_tokens=max_prompt_tokens)
+            )
             simulators[n].check_ready()
         with resumable():
             results = evaluate(

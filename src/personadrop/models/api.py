@@ -129,17 +129,26 @@ class APISimulator(Simulator):
                 continue
             calls += 1
             tokens_in += sum(estimate_tokens(m["content"]) for m in self.messages(item))
-        tokens_out = calls * (self.max_tokens or TYPICAL_REPLY_TOKENS)
-        price = price_for(self.settings.model, self.ledger.prices)
-        cost = (
-            f"~${cost_usd(self.settings.model, tokens_in, tokens_out, self.ledger.prices):,.2f}"
-            if price is not None
-            else "cost unknown (no price for this model; a served model costs nothing)"
-        )
+        return self._plan_line(calls, cached, tokens_in)
+
+    def plan_estimate(self, calls: int, prompt_chars: int) -> str:
+        """The dry-run line before the data is at hand: ``calls`` prompts of about ``prompt_chars``."""
+        return self._plan_line(calls, 0, calls * estimate_tokens("x" * prompt_chars))
+
+    def _plan_line(self, calls: int, cached: int, tokens_in: int) -> str:
+        typical = min(TYPICAL_REPLY_TOKENS, self.max_tokens or TYPICAL_REPLY_TOKENS)
+        model, prices = self.settings.model, self.ledger.prices
+        if price_for(model, prices) is None:
+            cost = "cost unknown (no price for this model; a served model costs nothing)"
+        else:
+            cost = f"~${cost_usd(model, tokens_in, calls * typical, prices):,.2f}"
+            if self.max_tokens:
+                most = cost_usd(model, tokens_in, calls * self.max_tokens, prices)
+                cost += f" (at most ${most:,.2f}, every reply at its {self.max_tokens:,}-token limit)"
         more = f" ({cached:,} more already cached)" if cached else ""
         return (
             f"simulator {self.name}: {calls:,} replies to ask for{more}, ~{tokens_in:,} input + "
-            f"~{tokens_out:,} output tokens, {cost}"
+            f"~{calls * typical:,} output tokens, {cost}"
         )
 
     def _key(self, item: SimulationItem) -> str:

@@ -48,6 +48,17 @@ class Decoding(BaseModel):
     prefill_chunk: int | None = Field(None, ge=0)
 
 
+def context_budget(config, decoding: Decoding | None = None) -> int | None:
+    """Prompt tokens a model (its ``config``) can read and still write its longest answer: its context
+    (positions) less the larger reply budget; None where the config names no context. A real row's thread
+    (up to ~37,000 characters) is then cut to fit, oldest text first, not overflowing the positions."""
+    decoding = decoding or Decoding()
+    context = getattr(config, "max_position_embeddings", None)
+    if not context:
+        return None
+    return max(context - max(decoding.max_new_tokens, decoding.max_new_tokens_states), 32)
+
+
 def default_device() -> str:
     import torch
 
@@ -209,6 +220,8 @@ class HFSimulator(Simulator):
         self.tokenizer = tokenizer
         self.name = name
         self.decoding = decoding or Decoding()
+        if max_prompt_tokens is None:  # a checkpoint without a budget of its own: what its context holds
+            max_prompt_tokens = context_budget(model.config, self.decoding)
         self.prompts = PromptBuilder(tokenizer, max_prompt_tokens, missing)
         self.inference_task = inference_task
 

@@ -159,6 +159,15 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             "beat it on unseen users beyond noise. For seen users a model may remember more than the persona "
             "says.",
         ]
+    external = [v for v in variants if summary.variants.get(v) and summary.variants[v].kind == "external"]
+    if external:
+        lines += [
+            "",
+            f"External simulators ({', '.join(f'`{v}`' for v in external)}) were made outside personadrop: "
+            "an API model or a served checkpoint was asked with the same persona rendering and instruction "
+            "as a trained simulator (the persona under the condition as the system message, the thread "
+            "after it), or a file of replies made elsewhere to the same prompts was read.",
+        ]
     lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
     if any(info.writes_states for info in summary.variants.values()):
         lines += [

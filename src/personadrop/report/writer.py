@@ -133,10 +133,11 @@ def _variants(dirs: Sequence[EvaluationDir], summary: Summary) -> dict[str, Vari
         spec = VARIANTS.get(v)
         row = spec or row_of(method, condition)
         label = spec.label if spec else f"{row.label} ({condition.name})" if row and condition else v
+        external = bool(record and record.external)
         out[v] = VariantInfo(
-            label=label,
+            label=f"{v} (external)" if external else label,
             color=spec.color if spec else None,  # another rate of a row: a colour of its own
-            kind=row.kind if row else ("trained" if method else "untrained"),
+            kind="external" if external else row.kind if row else ("trained" if method else "untrained"),
             method=method or (row.method if row else None),
             train_condition=condition,
             dropout_of=row.dropout_of if row else None,

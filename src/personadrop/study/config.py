@@ -99,6 +99,42 @@ class EvaluationSpec(_Plain):
         return dims
 
 
+class ExternalSimulator(_Plain):
+    """A simulator made elsewhere, evaluated beside the trained ones: ``openai:<model>[@base_url]``,
+    ``anthropic:<model>`` or ``replies:<file>``, with options of
+    :class:`~personadrop.models.api.APISimulator` (``temperature``, ``max_tokens``, ``concurrency``,
+    ``requests_per_minute``, ``prices``, ...). A bare string is the spec alone."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    spec: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        return {"spec": data} if isinstance(data, str) else data
+
+    @field_validator("spec")
+    @classmethod
+    def _known(cls, spec: str) -> str:
+        from personadrop.simulators import API_PREFIXES, is_external
+
+        if not is_external(spec):
+            raise ValueError(
+                f"{spec!r} is not an external simulator (openai:<model>[@base_url], anthropic:<model>, "
+                "replies:<file>); trained variants go in `variants`"
+            )
+        if spec.startswith(API_PREFIXES):
+            from personadrop.judges import parse_llm_spec
+
+            parse_llm_spec(spec, "simulator")
+        return spec
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class StudyConfig(_Plain):
     name: str = "demo"
     seed: Seed = 0  # the world, the evaluation sample and its masks
@@ -115,8 +151,12 @@ class StudyConfig(_Plain):
     training_profile: Literal["quick", "default"] = "default"
     # Runs trained side by side; None: 2 on a CPU, 1 for a checkpoint.
     training_workers: int | None = Field(None, ge=1)
-    # None: every variant the data and model allow (`bayes` for a world, `prompted` for a checkpoint).
+    # None: every variant the data and model allow (`bayes` for a world, `prompted` for a checkpoint); with
+    # `simulators` listed, only the variants named here (none: the external simulators alone).
     variants: list[str] = Field(default_factory=list)
+    # Simulators made elsewhere (API models, served checkpoints, replies files), evaluated beside the
+    # variants.
+    simulators: list[ExternalSimulator] = Field(default_factory=list)
     judge: str = "exact"  # scores the evaluation
     judge_options: dict[str, Any] = Field(default_factory=dict)
     reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge (with its options)
@@ -178,7 +218,9 @@ class StudyConfig(_Plain):
     @model_validator(mode="after")
     def _variants_fit_the_data_and_model(self) -> StudyConfig:
         has_world, has_checkpoint = self.data.world is not None, bool(self.model.get("path"))
-        if not self.variants:  # the embedded base's untrained row is left out unless asked for
+        # None given: every variant the data and model allow (the embedded base's untrained row is left out
+        # unless asked for), except in a study of external simulators alone.
+        if not self.variants and not self.simulators:
             real_checkpoint = has_checkpoint and self.model.get("path") != EMBEDDED_BASE
             self.variants = [
                 v.name

@@ -34,9 +34,9 @@ class StudyPlan:
                 f"{warm}{'  (done)' if r.get('done') else ''}"
             )
         gen = f"{self.generations:,}" if self.generations is not None else "?"
+        dims = f"{len(self.dimensions)} dimension" + ("s" if len(self.dimensions) != 1 else "")
         out.append(
-            f"evaluate {len(self.variants)} simulators (variants x training seeds, and references) x "
-            f"{len(self.conditions)} conditions x {n} examples "
-            f"= {gen} generations, judged on {len(self.dimensions)} dimensions"
+            f"evaluate {len(self.variants)} simulators (variants x training seeds, references, external) x "
+            f"{len(self.conditions)} conditions x {n} examples = {gen} generations, judged on {dims}"
         )
         return out + self.judge_lines

@@ -26,7 +26,7 @@ from personadrop.evaluate.evaluation import check_failures
 from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.task import EvalTask
 from personadrop.models.base import Simulator, SimulatorRecord
-from personadrop.simulators import load_simulator, member_name
+from personadrop.simulators import API_PREFIXES, describe_simulator, load_simulator, member_name
 from personadrop.study.config import StudyConfig, dump_config
 from personadrop.study.data import DataSource
 from personadrop.study.layout import StudyLayout
@@ -113,13 +113,12 @@ class Study:
             finally:
                 judge.close()
             summary = self._stage("report", self._report)
-        failed, total = results.failures()
+        again = f"Run the same command again to retry them (report: {self.layout.report})."
+        share = self.cfg.evaluation.max_failure_share
         check_failures(
-            failed,
-            total,
-            self.cfg.evaluation.max_failure_share,
-            retry_hint=f"Run the same command again to retry them (report: {self.layout.report}).",
+            *results.missing_generations(list(self.members())), share, retry_hint=again, what="generations"
         )
+        check_failures(*results.failures(), share, retry_hint=again)
         return summary
 
     def plan(self) -> StudyPlan:
@@ -155,6 +154,9 @@ class Study:
                 **self.cfg.judge_options,
             )
             plan.judge_lines.append("evaluation " + ev.describe())
+        for sim in self.cfg.simulators:
+            if examples is not None and sim.spec.startswith(API_PREFIXES):
+                plan.judge_lines.append(self._plan_external(sim.spec, examples))
         if any(self._method(r.spec).uses_reward for r in self.planned_runs()):
             reward, _ = self.cfg.reward_judge_spec()
             plan.judge_lines.append(
@@ -193,6 +195,11 @@ class Study:
         for name in self.cfg.variants:
             if not VARIANTS[name].trained:
                 out[name] = SimulatorRecord(variant=name, run=self._untrained_source(name)[0])
+        for sim in self.cfg.simulators:
+            name, record = describe_simulator(sim.spec)
+            if name in out:
+                raise ConfigError(f"two simulators of the study are both called {name!r}")
+            out[name] = record
         return out
 
     def simulators(
@@ -206,7 +213,9 @@ class Study:
         for name, record in self.members().items():
             if first_seed_only and record.seed not in (None, first):
                 continue
-            if record.seed is not None:
+            if record.external:
+                out[name] = self._external(name)
+            elif record.seed is not None:
                 if finished_only and not RunDir(record.run or "").done:
                     continue
                 out[name] = load_simulator(record.run or "", name=name, **decoding)
@@ -214,6 +223,28 @@ class Study:
                 spec, options = self._untrained_source(name)
                 out[name] = load_simulator(spec, data=self.data.location, name=name, **options, **decoding)
         return out
+
+    def _plan_external(self, spec: str, examples: int) -> str:
+        """The dry-run line of an API simulator: its prompts counted where the data is at hand, else
+        estimated (a real HUMANUAL persona is ~3,700 characters; a thread is taken as ~2,000)."""
+        simulator = self._external(describe_simulator(spec)[0])
+        try:
+            if not self.data.ready:
+                calls = len(self.cfg.evaluation.conditions) * examples
+                return simulator.plan_estimate(calls, 3_700 + 2_000)  # type: ignore[attr-defined]
+            from personadrop.evaluate.grid import grid_item
+
+            task = self.task()
+            items = [grid_item(c, e, task.seed) for c in task.conditions for e in task.examples]
+            return simulator.plan(items)  # type: ignore[attr-defined]
+        finally:
+            simulator.close()
+
+    def _external(self, name: str) -> Simulator:
+        """An external simulator of the config, its API replies cached inside the study."""
+        sim = next(x for x in self.cfg.simulators if describe_simulator(x.spec)[0] == name)
+        api = {"cache_dir": self.layout.judge_cache, "seed": self.cfg.seed, **sim.options}
+        return load_simulator(sim.spec, name=name, api=api if sim.spec.startswith(API_PREFIXES) else None)
 
     def _untrained_source(self, name: str) -> tuple[str, dict[str, Any]]:
         """What an untrained variant loads: the study's base checkpoint (with the training prompt budget and
@@ -358,17 +389,22 @@ class Study:
             if record.seed is not None:  # which pretrained model a run started from, for the report
                 run = RunDir(record.run or "").record
                 record.base = run.base if run else None
-        return evaluate(
-            task,
-            self.simulators(),
-            judge,
-            out=self.layout.eval,
-            records=records,
-            progress=self.progress,
-            judge_batch_size=self.cfg.evaluation.judge_batch_size,
-            workers=workers,
-            pool=pool,
-        )
+        simulators = self.simulators()
+        try:
+            return evaluate(
+                task,
+                simulators,
+                judge,
+                out=self.layout.eval,
+                records=records,
+                progress=self.progress,
+                judge_batch_size=self.cfg.evaluation.judge_batch_size,
+                workers=workers,
+                pool=pool,
+            )
+        finally:
+            for sim in simulators.values():
+                sim.close()
 
     def _report(self) -> Summary:
         from personadrop.report.writer import write_report
@@ -429,6 +465,12 @@ class Study:
         try:
             judge.check_ready()
             self._reward_judge_ready()
+            for sim in self.cfg.simulators:  # their keys, and a replies file readable, before any training
+                loaded = self._external(describe_simulator(sim.spec)[0])
+                try:
+                    loaded.check_ready()
+                finally:
+                    loaded.close()
         except BaseException:
             judge.close()
             raise
