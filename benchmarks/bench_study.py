@@ -2,8 +2,9 @@
 default shows").
 
 Budgets on the 2-core machine: the quick profile within 2 minutes, the default profile (three training
-seeds per variant, at least 300 test examples) within 15 minutes; the goal is 10. The study runs from scratch in a fresh directory, exactly as
-`personadrop study` would, and the stage times come from the study's own timings.json.
+seeds per variant, at least 300 test examples) within 15 minutes; the goal is 10. The study runs from
+scratch in a fresh directory, exactly as `personadrop study` would, and the stage times come from the
+study's own timings.json.
 
 Run it alone (two CPU cores; anything else running skews the figures):
     python benchmarks/bench_study.py --profile quick

@@ -263,3 +263,30 @@ def test_a_study_config_refuses_a_trained_variant_among_its_simulators():
 
     with pytest.raises(ConfigError, match="not an external simulator"):
         load_study_config(None, "quick", simulators=["grpo"])
+
+
+def test_a_prompted_api_model_plays_the_user_in_a_conversation(tmp_path, cli, task):
+    """`simulate --user openai:...`: the API model answers as the user, asked with the persona under the
+    condition (the system message shows `Interests: Missing` under only:values)."""
+    example = task.examples[0]
+    persona = tmp_path / "persona.json"
+    persona.write_text(json.dumps(example.persona.to_dict()))
+    out = tmp_path / "conversation.jsonl"
+    with FakeLLMServer() as server:
+        code, _, err = cli(
+            "simulate", "--user", f"openai:fake@{server.openai_url}", "--agent",
+            f"openai:agent@{server.openai_url}", "--persona", persona, "--opening", "Hello, what happened?",
+            "--out", out, "--turns", "2", "--condition", "only:values",
+        )  # fmt: skip
+        asked = [s.body for s in server.seen if s.body["model"] == "fake"]
+    assert code == 0, err
+    turns = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [t["speaker"] for t in turns] == ["agent", "user", "agent", "user"]
+    assert turns[1]["content"] == simulated_reply("Agent: Hello, what happened?")  # a named turn
+    system = asked[0]["messages"][0]["content"]
+    assert system.startswith("You are HUMAN") and "Interests: Missing" in system and "Values:" in system
+    code, _, err = cli(
+        "simulate", "--user", "replies:x.jsonl", "--agent", "openai:a@http://127.0.0.1:9/v1", "--persona",
+        persona, "--opening", "Hi", "--out", tmp_path / "c2.jsonl",
+    )  # fmt: skip
+    assert code != 0 and "not a conversation" in err

@@ -116,8 +116,9 @@ def simulate_cmd(
         typer.Option(
             "--user",
             help="The simulated user: the URL of a `personadrop serve` "
-            "(http://host:port/v1[#model]) or a run directory, checkpoint, model name "
-            "or `bayes` (served here for the conversation).",
+            "(http://host:port/v1[#model]), or a run directory, checkpoint, model name, `bayes`, "
+            "openai:<model>[@base_url] or anthropic:<model> (a prompted API model), served here for the "
+            "conversation.",
         ),
     ],
     agent: Annotated[
@@ -172,7 +173,7 @@ def simulate_cmd(
     from personadrop.judges import parse_llm_spec
     from personadrop.serve import Served, create_app, running
     from personadrop.serve.simulate import Endpoint, simulate
-    from personadrop.simulators import describe_simulator, load_simulator
+    from personadrop.simulators import REPLIES, describe_simulator, is_external, load_simulator
 
     backend, agent_model, agent_url = parse_llm_spec(agent)
     if backend != "openai":
@@ -185,9 +186,16 @@ def simulate_cmd(
         base, _, user_model = user.partition("#")
         server = nullcontext(base.rstrip("/"))
     else:  # a local simulator: served here, on a free port, for the length of the conversation
+        if user.startswith(REPLIES):
+            raise ConfigError(
+                f"--user {user!r}: a replies file answers the prompts it was made for, not a conversation"
+            )
         user_model = describe_simulator(user)[0]
-        served = Served({user_model: load_simulator(user, data=data, name=user_model)})
-        server = running(create_app(served))
+        simulator = load_simulator(
+            user, data=data, name=user_model, api={"seed": seed} if is_external(user) else None
+        )
+        simulator.check_ready()
+        server = running(create_app(Served({user_model: simulator})))
     with server as base_url:
         url = base_url if base_url.endswith("/v1") else base_url + "/v1"
         user_model = user_model or _served_model(url, timeout)

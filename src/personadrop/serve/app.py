@@ -72,6 +72,13 @@ class Served:
         except PersonadropError as err:  # what the request holds, found wrong while generating (a post
             # that is not from the reference's world): the request's error, not the server's
             raise ProtocolError(str(err), code="invalid_input") from None
+        if output is None:  # a prompted API model whose call failed, retries spent
+            raise ProtocolError(
+                "the simulator's own model did not answer (its API call failed after retries)",
+                status=502,
+                kind="server_error",
+                code="upstream_error",
+            )
         reply = parse_output(output, task)
         if reply is None:
             raise ProtocolError(
