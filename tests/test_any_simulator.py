@@ -290,3 +290,28 @@ def test_a_prompted_api_model_plays_the_user_in_a_conversation(tmp_path, cli, ta
         persona, "--opening", "Hi", "--out", tmp_path / "c2.jsonl",
     )  # fmt: skip
     assert code != 0 and "not a conversation" in err
+
+
+def test_a_study_written_before_external_simulators_existed_resumes(tmp_path):
+    import yaml
+
+    from personadrop.errors import ConfigError
+    from personadrop.study import Study, load_study_config
+
+    cfg = load_study_config(
+        None, "quick", variants=["bayes"], data={"world": {"users": 30, "posts": 80}, "max_eval_examples": 4}
+    )
+    Study(cfg, tmp_path / "s", progress=False).run()
+    stored = yaml.safe_load((tmp_path / "s" / "study.yaml").read_text())
+    assert stored.pop("simulators") == []
+    (tmp_path / "s" / "study.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    Study(cfg, tmp_path / "s", progress=False).run()  # an empty new setting is no change
+    other = load_study_config(
+        None,
+        "quick",
+        variants=["bayes"],
+        simulators=["replies:x.jsonl"],
+        data={"world": {"users": 30, "posts": 80}, "max_eval_examples": 4},
+    )
+    with pytest.raises(ConfigError, match="different config"):
+        Study(other, tmp_path / "s", progress=False).run()

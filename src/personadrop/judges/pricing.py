@@ -102,6 +102,6 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int, table: Mapping[s
     if price is None:
         if model not in _warned:
             _warned.add(model)
-            log.warning("no price for judge model %r: its cost is counted as 0 USD", model)
+            log.warning("no price for model %r: its cost is counted as 0 USD (add it with `prices`)", model)
         return 0.0
     return price.cost(input_tokens, output_tokens)

@@ -29,6 +29,7 @@ def color(summary: Summary, variant: str, index: int = 0) -> Any:
 
 
 def trained_variants(summary: Summary) -> list[str]:
+    """Every simulator of the summary but the ceiling (trained, untrained and external ones)."""
     return [v for v in ordered(summary.scores) if v != CEILING]
 
 
@@ -411,7 +412,9 @@ def dropout_pairs(summary: Summary) -> list[tuple[str, str]]:
 def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
     """Draw every figure the summary has data for; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
+    if not trained_variants(summary):  # the ceiling alone: nothing to set against it
+        return written
     for name, draw in FIGURES.items():
         if name.startswith(("fig1", "fig3", "fig4", "fig6")) and not single_fields(summary):
             continue

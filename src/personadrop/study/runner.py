@@ -444,8 +444,19 @@ class Study:
         self.layout.timings.write_text(json.dumps(self.timings, indent=2) + "\n")
 
     def _check_config_unchanged(self) -> None:
+        """Refuse a directory holding another study's config. A setting added to personadrop after the
+        directory was written counts as unchanged while it is left empty (a study of an older version
+        resumes)."""
         path = self.layout.config
-        if path.exists() and path.read_text() != dump_config(self.cfg):
+        if not path.exists():
+            return
+        import yaml
+
+        stored = yaml.safe_load(path.read_text())
+        current = yaml.safe_load(dump_config(self.cfg))
+        if isinstance(stored, dict):
+            current = {k: v for k, v in current.items() if k in stored or v not in ([], {}, None)}
+        if stored != current:
             raise ConfigError(
                 f"{self.out} holds a study with a different config; use another --out directory "
                 f"(compare with {path})"
