@@ -109,6 +109,57 @@ def explore_cmd(
     run(create_app(served, extra_routes=explorer_routes(view)), host, port)
 
 
+@app.command("annotate")
+def annotate_cmd(
+    evaluation: Annotated[
+        Path, typer.Argument(help="An evaluation (or study) directory holding scored generations.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The ratings directory: sample.json (the items) and ratings.jsonl (every rating given). "
+            "An existing one is resumed, with its own sample.",
+        ),
+    ],
+    n: Annotated[int, typer.Option("--n", min=1, max=10_000, help="Items in a new sample.")] = 100,
+    rater: Annotated[
+        str, typer.Option(help="Your name: several raters rate the same sample, each under a name.")
+    ] = "rater-1",
+    seed: Annotated[int, seed_option("Sampling seed of a new sample.")] = 0,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+) -> None:
+    """A rating page in the browser: score simulated replies against the real ones, blind, by keyboard.
+
+    The sample is drawn with a seed, stratified over variants and conditions; each item is a thread, the real
+    reply and one simulated reply (which variant wrote it, and what it was shown, stay hidden). Each
+    dimension the judge scores is rated on the judge's scale, 0 to 1, with the judge's rubric text shown.
+    Ratings are saved as they are given: close the page any time and come back. Then
+    `personadrop judge-agreement EVAL_DIR --human RATINGS_DIR` says how the judge agrees with people.
+    """
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.ratings import RatingsDir
+    from personadrop.serve import Served, create_app, run
+    from personadrop.serve.annotate import annotate_routes
+
+    rater = rater.strip()
+    if not rater or len(rater) > 64:
+        raise ConfigError("--rater takes a name of 1 to 64 characters")
+    ev = EvaluationDir.open(evaluation / "eval" if (evaluation / "study.yaml").exists() else evaluation)
+    ratings = RatingsDir.create(out, ev, n=n, seed=seed)
+    done = len(ratings.given(rater))
+    say(
+        clean(
+            f"rating page for {rater} ({done} of {len(ratings.sample.items)} items rated so far): "
+            f"http://{host}:{port}/  (Ctrl-C stops; ratings are in {out})"
+        ),
+        console=err,
+    )
+    run(create_app(Served({}), extra_routes=annotate_routes(ratings, rater)), host, port)
+
+
 @app.command("simulate")
 def simulate_cmd(
     user: Annotated[

@@ -311,8 +311,18 @@ def report_cmd(
 def judge_agreement_cmd(
     results: Annotated[Path, typer.Argument(help="An evaluation (or study) directory holding generations.")],
     judges: Annotated[
-        str, typer.Option(help="Two judges, comma-separated, e.g. exact,anthropic:claude-haiku-4-5.")
-    ],
+        str | None,
+        typer.Option(help="Two judges, comma-separated, e.g. exact,anthropic:claude-haiku-4-5."),
+    ] = None,
+    human: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--human",
+            help="Check the evaluation's judge against people instead: a ratings directory from "
+            "`personadrop annotate` (its sample), and any more ratings of that sample, as directories or "
+            "CSV / JSON-lines files with columns item, rater, dimension, value (0 to 1). Repeat for each.",
+        ),
+    ] = None,
     max_groups: Annotated[
         int | None,
         typer.Option(min=1, help="Re-score at most this many (condition, example) groups (a seeded sample)."),
@@ -330,7 +340,16 @@ def judge_agreement_cmd(
         ),
     ] = 0.05,
 ) -> None:
-    """Re-score stored generations with two judges and report their correlation per dimension."""
+    """Re-score stored generations with two judges and report their correlation per dimension; or, with
+    --human, set the evaluation's judge against people's ratings (Krippendorff's alpha, Spearman, Kendall,
+    agreement between people, and whether the judge is as good as one more person)."""
+    if human:
+        if judges:
+            raise PersonadropError("give either --judges or --human, not both")
+        _human_agreement(results, human, seed)
+        return
+    if judges is None:
+        raise PersonadropError("give --judges A,B (two judges) or --human RATINGS_DIR")
     from personadrop.evaluate.agreement import agreement_requests
     from personadrop.evaluate.directory import EvaluationDir
     from personadrop.evaluate.evaluation import check_failures
@@ -364,6 +383,59 @@ def judge_agreement_cmd(
         max_failure_share,
         retry_hint="Run the same command again to retry them (judgements made are cached).",
     )
+
+
+def _human_agreement(results: Path, paths: list[Path], seed: int) -> None:
+    from personadrop.evaluate.directory import EvaluationDir
+    from personadrop.evaluate.human import HUMAN_AGREEMENT, human_agreement
+    from personadrop.evaluate.ratings import RatingsDir, read_ratings
+    from personadrop.report.headline import fmt
+
+    ev = EvaluationDir.open(results / "eval" if (results / "study.yaml").exists() else results)
+    dirs = [p for p in paths if p.is_dir()]
+    if not dirs:
+        raise PersonadropError(
+            "--human needs a ratings directory (from `personadrop annotate`): it holds the sample"
+        )
+    base = RatingsDir.open(dirs[0])
+    ratings = []
+    for p in paths:
+        if p.is_dir():
+            other = RatingsDir.open(p)
+            if other.sample.item_ids() != base.sample.item_ids():
+                raise PersonadropError(f"{p} rates another sample than {dirs[0]}; give ratings of one sample")
+            ratings += other.ratings()
+        else:
+            ratings += read_ratings(p, base.sample)
+    if not ratings:
+        raise PersonadropError(f"no ratings in {', '.join(map(str, paths))}")
+    report = human_agreement(ev, base.sample, ratings, seed=seed)
+    path = ev.path / HUMAN_AGREEMENT
+    path.write_text(report.model_dump_json(indent=2) + "\n")
+    say(clean(f"judge {report.judge} against {len(report.raters)} rater(s), {report.ratings:,} ratings"))
+    for row in report.dimensions:
+        table = Table(
+            title=f"{row.dimension} ({row.items} items): the judge is {row.verdict}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        for head in ("measure", "value", "95% CI"):
+            table.add_column(head, overflow="fold")
+        measures = [
+            ("alpha, judge and people (interval)", row.alpha_interval),
+            ("alpha, judge and people (ordinal)", row.alpha_ordinal),
+            ("Spearman, judge vs mean rating", row.spearman),
+            ("Kendall, judge vs mean rating", row.kendall),
+        ]
+        if row.alpha_people is not None and row.judge_minus_person is not None:
+            measures += [
+                ("alpha between people (interval)", row.alpha_people),
+                ("judge minus a person (pairwise alpha)", row.judge_minus_person),
+            ]
+        for name, e in measures:
+            table.add_row(name, fmt(e.mean), f"[{fmt(e.ci_low)}, {fmt(e.ci_high)}]")
+        out.print(table, markup=False)
+    say(clean(f"written to {path}; `personadrop report` adds it to report.md"))
 
 
 def _slug(name: str) -> str:
