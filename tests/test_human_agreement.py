@@ -129,6 +129,11 @@ def test_judges_entered_as_raters_through_the_import(evaluation, tmp_path, cli):
     row = report["dimensions"][0]
     assert row["alpha_interval"]["mean"] > 0.9 and row["items"] == 40
     assert "response" in out and "one more person" in out
+    code, _, err = cli("report", evaluation, "--out", tmp_path / "report", "--resamples", "100")
+    assert code == 0, err
+    assert "## The judge against people" in (tmp_path / "report" / "report.md").read_text()
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert summary["human"]["raters"] == ["exact-as-rater", "rounded"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field
 
 from personadrop.claims import Claim
 from personadrop.dropout import Condition, Policy
+from personadrop.evaluate.human import HumanAgreement
 from personadrop.evaluate.metrics import (
     FULL,
     NAN_ESTIMATE,
@@ -107,6 +108,7 @@ class Summary(Record):
     unreadable: dict[str, dict[str, float]] = Field(default_factory=dict)
     verdicts: list[Verdict] = Field(default_factory=list)
     judge: JudgeBlock | None = None
+    human: HumanAgreement | None = None  # the judge against people, once `judge-agreement --human` ran
     meta: SummaryMeta | None = None
 
     def score(self, variant: str, condition: str) -> Estimate:

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from personadrop.claims import GAINS
-from personadrop.evaluate.metrics import MIN_CEILING_LIFT, NAN_ESTIMATE, SINGLE_FIELD_MEAN
+from personadrop.evaluate.human import HumanAgreement
+from personadrop.evaluate.metrics import MIN_CEILING_LIFT, NAN_ESTIMATE, SINGLE_FIELD_MEAN, Estimate
 from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.verdicts import RULE, Verdict
 from personadrop.models.scaffold import RULE as SCAFFOLD_RULE
@@ -284,6 +285,8 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             f"tokens, ${judge.cost_usd:.4f}.",
             "",
         ]
+    if summary.human is not None:
+        lines += _human_section(summary.human)
     if summary.missing:
         lines += [
             "## Missing judgements",
@@ -325,6 +328,40 @@ def _seed_spread(summary: Summary) -> list[str]:
                 values.append(f"seed {s}: {pct(num / den - 1, True)}")
         out.append(f"- {a} vs {b}: " + ", ".join(values))
     return out
+
+
+def _human_section(human: HumanAgreement) -> list[str]:
+    """The judge against people (`judge-agreement --human`): agreement per dimension, with intervals."""
+
+    def est(e: Estimate | None) -> str:
+        return "-" if e is None else ci(e)
+
+    lines = [
+        "## The judge against people",
+        "",
+        f"{human.ratings:,} ratings by {len(human.raters)} rater(s) ({', '.join(human.raters)}) of items "
+        f"drawn blind from this evaluation, set against the judge `{human.judge}`. Alpha is "
+        "Krippendorff's, with the judge as one more rater; the correlations are with the mean rating; the "
+        "judge is as good as one more person when its pairwise alpha with each person is not clearly below "
+        "the people's with each other. 95% intervals over items.",
+        "",
+    ]
+    lines += _table(
+        [
+            {
+                "dimension": row.dimension,
+                "items": str(row.items),
+                "alpha (interval)": est(row.alpha_interval),
+                "alpha (ordinal)": est(row.alpha_ordinal),
+                "Spearman": est(row.spearman),
+                "Kendall": est(row.kendall),
+                "alpha between people": est(row.alpha_people),
+                "the judge is": row.verdict,
+            }
+            for row in human.dimensions
+        ]
+    )
+    return [*lines, ""]
 
 
 def _table(rows: Sequence[Mapping[str, str]]) -> list[str]:

@@ -16,6 +16,7 @@ from personadrop import __version__
 from personadrop.claims import CLAIMS, GAINS
 from personadrop.errors import DataError
 from personadrop.evaluate.directory import EvaluationDir, merge_unseen
+from personadrop.evaluate.human import HUMAN_AGREEMENT, HumanAgreement
 from personadrop.evaluate.metrics import Member
 from personadrop.evaluate.store import ScoreRow
 from personadrop.evaluate.summary import (
@@ -73,6 +74,7 @@ def write_report(
             "variants": _variants(dirs, summary),
             "unreadable": _unreadable(dirs, members),
             "judge": _judge_block(dirs),
+            "human": _human(dirs),
             "meta": SummaryMeta(
                 personadrop=__version__,
                 evaluations=[
@@ -103,6 +105,20 @@ def write_report(
     figures = write_figures(summary, out / "figures")
     (out / "report.md").write_text(render_markdown(summary, [f.relative_to(out) for f in figures], title))
     return summary
+
+
+def _human(dirs: Sequence[EvaluationDir]) -> HumanAgreement | None:
+    """The judge against people, where `judge-agreement --human` wrote it into an evaluation directory."""
+    for d in dirs:
+        path = d.path / HUMAN_AGREEMENT
+        if path.exists():
+            try:
+                return HumanAgreement.model_validate_json(path.read_text(encoding="utf-8"))
+            except ValueError:
+                raise DataError(
+                    f"{path}: not a readable agreement; run `personadrop judge-agreement --human` again"
+                ) from None
+    return None
 
 
 def read_summary(path: str | Path) -> Summary:
