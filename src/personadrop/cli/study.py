@@ -415,7 +415,9 @@ def _human_agreement(results: Path, paths: list[Path], seed: int) -> None:
     say(clean(f"judge {report.judge} against {len(report.raters)} rater(s), {report.ratings:,} ratings"))
     for row in report.dimensions:
         table = Table(
-            title=f"{row.dimension} ({row.items} items): the judge is {row.verdict}",
+            title=f"{row.dimension} ({row.items} items): the judge is {row.verdict}"
+            if row.judge_minus_person is not None
+            else f"{row.dimension} ({row.items} items), {row.verdict}",
             title_justify="left",
             box=box.SIMPLE_HEAD,
         )

@@ -46,7 +46,7 @@ class DimensionAgreement(BaseModel):
         """Is the judge as good as one more person? (Needs several raters.)"""
         d = self.judge_minus_person
         if d is None or math.isnan(d.ci_low):
-            return "needs two raters or more"
+            return "one rater: no comparison with a person"
         if d.ci_low > 0:
             return "better than one more person"
         return "as good as one more person" if d.ci_high >= 0 else "worse than one more person"

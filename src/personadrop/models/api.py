@@ -24,8 +24,8 @@ from personadrop.judges.base import JudgeUsage
 from personadrop.judges.cache import JudgeCache, cache_key
 from personadrop.judges.ledger import Ledger
 from personadrop.judges.llm import estimate_tokens
-from personadrop.judges.llm_settings import LLMSettings
-from personadrop.judges.pricing import cost_usd, load_prices, price_for
+from personadrop.judges.llm_settings import LLMSettings, is_loopback
+from personadrop.judges.pricing import Price, cost_usd, load_prices, price_for
 from personadrop.judges.transport import CallFailed, LLMTransport
 from personadrop.models.base import SimulationItem, Simulator
 from personadrop.prompts import simulator_messages
@@ -90,7 +90,10 @@ class APISimulator(Simulator):
         self.name = name or self.settings.name
         self.max_tokens, self.seed = max_tokens, seed
         self.usage = JudgeUsage()
-        self.ledger = Ledger(model, load_prices(prices), self.usage)
+        table = load_prices(prices)
+        if is_loopback(base_url) and price_for(model, table) is None:
+            table[model] = Price(0.0, 0.0)  # a model served on this machine costs nothing
+        self.ledger = Ledger(model, table, self.usage)
         self.transport = LLMTransport(self.settings, self.ledger)
         self.identity = {
             "backend": backend,

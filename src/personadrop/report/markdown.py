@@ -356,7 +356,7 @@ def _human_section(human: HumanAgreement) -> list[str]:
                 "Spearman": est(row.spearman),
                 "Kendall": est(row.kendall),
                 "alpha between people": est(row.alpha_people),
-                "the judge is": row.verdict,
+                "the judge against one more person": row.verdict,
             }
             for row in human.dimensions
         ]
