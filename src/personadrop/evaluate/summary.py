@@ -29,6 +29,7 @@ from personadrop.evaluate.metrics import (
     ScoreTable,
     seed_mean,
 )
+from personadrop.evaluate.population import PopulationCell
 from personadrop.evaluate.store import ScoreRow
 from personadrop.evaluate.verdicts import Verdict, judge_claims
 from personadrop.judges.base import JudgeUsage
@@ -109,6 +110,9 @@ class Summary(Record):
     verdicts: list[Verdict] = Field(default_factory=list)
     judge: JudgeBlock | None = None
     human: HumanAgreement | None = None  # the judge against people, once `judge-agreement --human` ran
+    # Survey data only: how each variant's answers are distributed against the respondents' (variant ->
+    # condition -> cell).
+    population: dict[str, dict[str, PopulationCell]] = Field(default_factory=dict)
     meta: SummaryMeta | None = None
 
     def score(self, variant: str, condition: str) -> Estimate:

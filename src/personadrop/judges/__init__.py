@@ -4,6 +4,7 @@
 
 - ``exact``: the synthetic world's exact judge (knows the true latent states);
 - ``embedding``: cosine similarity with a local sentence-embedding model;
+- ``survey``: the answer a reply gives to a survey question, against the real one;
 - ``anthropic:<model>[@base_url]``: Claude through the Messages API (``anthropic`` alone: claude-haiku-4-5);
 - ``openai:<model>[@base_url]``: any chat-completions server (OpenAI, vLLM, Ollama, ...).
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from personadrop.judges.agreement import AgreementReport, judge_agreement
     from personadrop.judges.plan import JudgePlan, plan_cost
 
-JUDGE_FORMS = ("exact", "embedding", "anthropic:<model>[@base_url]", "openai:<model>[@base_url]")
+JUDGE_FORMS = ("exact", "embedding", "survey", "anthropic:<model>[@base_url]", "openai:<model>[@base_url]")
 
 # Options any caller may pass to any judge (a study passes its run directory and seed to whichever judge
 # it was given); a judge that has no use for one simply does not receive it.
@@ -82,6 +83,10 @@ def make_judge(spec: str, **options: Any) -> Judge:
         from personadrop.judges.embedding import EmbeddingJudge
 
         return _construct(EmbeddingJudge, spec, **options)
+    if spec == "survey":
+        from personadrop.judges.survey import SurveyJudge
+
+        return _construct(SurveyJudge, spec, **options)
     backend = spec.partition(":")[0]
     if backend in ("anthropic", "openai"):
         from personadrop.judges.llm import LLMJudge

@@ -15,7 +15,7 @@ from personadrop.judges.pricing import cost_usd, price_for
 from personadrop.judges.rubric import build_prompt, expected_answer_tokens
 
 #: Judges that run locally and cost nothing.
-LOCAL_JUDGES = ("exact", "embedding")
+LOCAL_JUDGES = ("exact", "embedding", "survey")
 
 
 @dataclass(frozen=True)

@@ -285,6 +285,8 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             f"tokens, ${judge.cost_usd:.4f}.",
             "",
         ]
+    if summary.population:
+        lines += _population_section(summary)
     if summary.human is not None:
         lines += _human_section(summary.human)
     if summary.missing:
@@ -328,6 +330,28 @@ def _seed_spread(summary: Summary) -> list[str]:
                 values.append(f"seed {s}: {pct(num / den - 1, True)}")
         out.append(f"- {a} vs {b}: " + ", ".join(values))
     return out
+
+
+def _population_section(summary: Summary) -> list[str]:
+    """Survey data: how each variant's answers are distributed against the respondents'."""
+    conditions = [c.name for c in summary.conditions if any(c.name in v for v in summary.population.values())]
+    lines = [
+        "## Population fidelity (survey questions)",
+        "",
+        "Representativeness of each variant's answers as a population (per question: 1 - Wasserstein / "
+        "(K - 1) for ordinal questions, 1 - total variation for nominal ones; the mean over questions, 95% "
+        "intervals over respondents). Variety: the entropy of the simulated answers over the real answers' "
+        "(0: everyone is given the same answer), with the full persona.",
+        "",
+    ]
+    rows = []
+    for v in ordered(summary.population):
+        cells = summary.population[v]
+        row = {"variant": summary.label(v)}
+        row |= {c: ci(cells[c].representativeness) if c in cells else "-" for c in conditions}
+        row["variety (full)"] = fmt(cells["full"].variety) if "full" in cells else "-"
+        rows.append(row)
+    return [*lines, *_table(rows), ""]
 
 
 def _human_section(human: HumanAgreement) -> list[str]:

@@ -18,6 +18,7 @@ from personadrop.errors import DataError
 from personadrop.evaluate.directory import EvaluationDir, merge_unseen
 from personadrop.evaluate.human import HUMAN_AGREEMENT, HumanAgreement
 from personadrop.evaluate.metrics import Member
+from personadrop.evaluate.population import PopulationCell, population_fidelity
 from personadrop.evaluate.store import ScoreRow
 from personadrop.evaluate.summary import (
     EvaluationRef,
@@ -75,6 +76,7 @@ def write_report(
             "unreadable": _unreadable(dirs, members),
             "judge": _judge_block(dirs),
             "human": _human(dirs),
+            "population": _population(dirs, members, seed),
             "meta": SummaryMeta(
                 personadrop=__version__,
                 evaluations=[
@@ -105,6 +107,27 @@ def write_report(
     figures = write_figures(summary, out / "figures")
     (out / "report.md").write_text(render_markdown(summary, [f.relative_to(out) for f in figures], title))
     return summary
+
+
+def _population(
+    dirs: Sequence[EvaluationDir], members: dict[str, Member], seed: int
+) -> dict[str, dict[str, PopulationCell]]:
+    """Population fidelity where the evaluated data is survey respondents (else nothing)."""
+    from personadrop.data.humanual import load_examples
+    from personadrop.data.survey import SURVEY_FILE
+
+    out: dict[str, dict[str, PopulationCell]] = {}
+    for d in dirs:
+        if d.meta.data is None or not (Path(d.meta.data) / SURVEY_FILE).is_file():
+            continue
+        wanted = set(d.examples)
+        examples = {
+            e.id: e for e in load_examples(d.meta.data, split=d.meta.split).examples if e.id in wanted
+        }
+        cells = population_fidelity(list(d.store.generations.values()), examples, members, seed=seed)
+        for variant, by_condition in cells.items():
+            out.setdefault(variant, {}).update(by_condition)
+    return out
 
 
 def _human(dirs: Sequence[EvaluationDir]) -> HumanAgreement | None:
