@@ -211,3 +211,17 @@ def test_the_report_gives_population_fidelity_on_survey_data(tmp_path, cli):
     assert cells["none"]["variety"] == pytest.approx(0.0)
     assert cells["full"]["representativeness"]["mean"] > cells["none"]["representativeness"]["mean"] + 0.1
     assert "## Population fidelity" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_study_on_survey_data_takes_the_tabular_reference_and_no_humanlm(tmp_path, cli):
+    from personadrop.errors import ConfigError
+    from personadrop.study import load_study_config
+
+    spec_path, table = write(tmp_path, SPEC, made_table(60))
+    assert cli("survey", "--spec", spec_path, "--table", table, "--out", tmp_path / "data")[0] == 0
+    cfg = load_study_config(None, "quick", data={"path": str(tmp_path / "data")}, judge="survey")
+    assert cfg.variants == ["sft", "grpo", "grpo+fd", "tabular"]
+    with pytest.raises(ConfigError, match="latent states"):
+        load_study_config(None, "quick", data={"path": str(tmp_path / "data")}, variants=["humanlm"])
+    with pytest.raises(ConfigError, match="only for survey data"):
+        load_study_config(None, "quick", variants=["tabular"])

@@ -37,6 +37,7 @@ class VariantSpec:
     train_condition: Policy | None = None
     warm_start: str | None = None  # a variant whose finished run this one starts from (both in a study)
     needs_world: bool = False  # exists only where the data is a synthetic world
+    needs_survey: bool = False  # exists only where the data is survey respondents
     needs_checkpoint: bool = False  # exists only where the study's model is a pretrained checkpoint
 
     @property
@@ -61,11 +62,22 @@ _TABLE: tuple[VariantSpec, ...] = (
     VariantSpec("humanlm+fd", "HumanLM + FD", "#c0504d", method="humanlm", dropout_of="humanlm"),
     # The synthetic world's Bayes-optimal reference: the ceiling every simulator is measured against.
     VariantSpec("bayes", "Bayes-optimal (ceiling)", "#222222", kind="reference", needs_world=True),
+    # Survey respondents' reference: a tabular model that sees exactly the visible items (no ceiling exists).
+    VariantSpec("tabular", "Tabular reference", "#555555", kind="reference", needs_survey=True),
 )
 
 VARIANTS: dict[str, VariantSpec] = {v.name: v for v in _TABLE}
 #: The reference whose scores are the ceiling, where the data is a synthetic world.
 CEILING = "bayes"
+#: The references a report measures persona use against, in order of preference: the world's ceiling, else
+#: a survey's tabular reference.
+REFERENCES = (CEILING, "tabular")
+
+
+def reference_of(names: Iterable[str]) -> str | None:
+    """The reference among ``names`` that persona use is measured against; None if there is none."""
+    present = set(names)
+    return next((r for r in REFERENCES if r in present), None)
 
 
 def label(name: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from personadrop.claims import Claim
 from personadrop.dropout import Condition, Policy
@@ -35,6 +35,7 @@ from personadrop.evaluate.verdicts import Verdict, judge_claims
 from personadrop.judges.base import JudgeUsage
 from personadrop.variants import color as variant_color
 from personadrop.variants import label as variant_label
+from personadrop.variants import reference_of
 
 
 class SingleField(Record):
@@ -110,10 +111,21 @@ class Summary(Record):
     verdicts: list[Verdict] = Field(default_factory=list)
     judge: JudgeBlock | None = None
     human: HumanAgreement | None = None  # the judge against people, once `judge-agreement --human` ran
+    # The reference persona use and the persona-blind level are measured against: `bayes` on a synthetic
+    # world (the ceiling), `tabular` on survey data; None without one.
+    reference: str | None = None
     # Survey data only: how each variant's answers are distributed against the respondents' (variant ->
     # condition -> cell).
     population: dict[str, dict[str, PopulationCell]] = Field(default_factory=dict)
     meta: SummaryMeta | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference(cls, data: Any) -> Any:
+        # Named by the rule the report uses (also for a summary written before references were named).
+        if isinstance(data, dict) and data.get("reference") is None:
+            data = {**data, "reference": reference_of(data.get("scores") or {})}
+        return data
 
     def score(self, variant: str, condition: str) -> Estimate:
         return self.scores.get(variant, {}).get(condition, NAN_ESTIMATE)

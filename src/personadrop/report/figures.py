@@ -21,7 +21,7 @@ from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Estimate
 from personadrop.evaluate.summary import Summary
 from personadrop.persona import title_of
 from personadrop.report.headline import dropout_rates
-from personadrop.variants import CEILING, ordered
+from personadrop.variants import ordered
 
 
 def color(summary: Summary, variant: str, index: int = 0) -> Any:
@@ -30,7 +30,7 @@ def color(summary: Summary, variant: str, index: int = 0) -> Any:
 
 def trained_variants(summary: Summary) -> list[str]:
     """Every simulator of the summary but the ceiling (trained, untrained and external ones)."""
-    return [v for v in ordered(summary.scores) if v != CEILING]
+    return [v for v in ordered(summary.scores) if v != summary.reference]
 
 
 def single_fields(summary: Summary) -> list[tuple[str, str]]:
@@ -122,12 +122,12 @@ def fig_single_field_vs_full(summary: Summary) -> Figure:
         )
         full = _est(summary, v, "full")[0]
         ax.axhline(full, color="#333333", linestyle="--", linewidth=1.2, label="full persona (same model)")
-        if CEILING in summary.scores:
+        if summary.reference in summary.scores:
             _ceiling_ticks(
                 summary,
                 ax,
                 x,
-                [_est(summary, CEILING, c)[0] for c in conditions],
+                [_est(summary, summary.reference, c)[0] for c in conditions],
                 0.35,
                 label="ceiling (one field)",
             )
@@ -181,9 +181,9 @@ def fig_dropout_effect(summary: Summary) -> Figure:
                             fontweight="bold",
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                         )
-    if CEILING in summary.scores:
+    if summary.reference in summary.scores:
         _ceiling_ticks(
-            summary, ax, x, [_est(summary, CEILING, c)[0] for c in conditions], 0.42, linestyles=":"
+            summary, ax, x, [_est(summary, summary.reference, c)[0] for c in conditions], 0.42, linestyles=":"
         )
     _blind_line(ax, summary)
     ax.set_xticks(x, [names[c] for c in conditions])
@@ -213,8 +213,8 @@ def _field_bars(summary: Summary, estimate: Any, per_seed: bool = True) -> tuple
             color=color(summary, v, i),
             label=summary.label(v),
         )
-    if CEILING in summary.scores and estimate(CEILING, conditions[0]) is not None:
-        _ceiling_ticks(summary, ax, x, [estimate(CEILING, c)[0] for c in conditions], 0.42)
+    if summary.reference in summary.scores and estimate(summary.reference, conditions[0]) is not None:
+        _ceiling_ticks(summary, ax, x, [estimate(summary.reference, c)[0] for c in conditions], 0.42)
     ax.set_xticks(x, [f"only {title_of(f)}" for f in fields])
     return fig, ax
 
@@ -222,7 +222,7 @@ def _field_bars(summary: Summary, estimate: Any, per_seed: bool = True) -> tuple
 def _blind_line(ax: Any, summary: Summary) -> None:
     """The persona-blind level (the ceiling under ``none``) across the plot: a bar below it does no better
     than a perfect simulator that never saw a persona."""
-    level = _est(summary, CEILING, "none")[0] if CEILING in summary.scores else np.nan
+    level = _est(summary, summary.reference, "none")[0] if summary.reference in summary.scores else np.nan
     if np.isfinite(level):
         ax.axhline(
             level,
@@ -242,10 +242,10 @@ def _ceiling_ticks(
         values,
         x - half_width,
         x + half_width,
-        colors=color(summary, CEILING),
+        colors=color(summary, summary.reference),
         linewidths=2,
         zorder=3,
-        label=kw.pop("label", summary.label(CEILING)),
+        label=kw.pop("label", summary.label(summary.reference)),
         **kw,
     )
 
@@ -278,7 +278,7 @@ def fig_item_dropout(summary: Summary) -> Figure:
         style = {
             "color": color(summary, v, i),
             "label": summary.label(v),
-            "linestyle": ":" if v == CEILING else "-",
+            "linestyle": ":" if v == summary.reference else "-",
             "marker": "o",
             "markersize": 3,
         }
@@ -308,7 +308,7 @@ def fig_persona_use(summary: Summary) -> Figure:
     makes achievable (ceiling minus the persona-blind ceiling) that the variant realizes."""
 
     def use(v: str, c: str) -> tuple[float, float, float] | None:
-        return None if v == CEILING else _triple(summary.persona_use.get(v, {}).get(c))
+        return None if v == summary.reference else _triple(summary.persona_use.get(v, {}).get(c))
 
     fig, ax = _field_bars(summary, use, per_seed=False)
     # A field that lifts the ceiling little makes a small denominator: far-negative values are cut at the
@@ -330,7 +330,9 @@ def fig_persona_use(summary: Summary) -> Figure:
                     fontsize=7,
                     bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none"},
                 )
-    ax.axhline(1.0, color=color(summary, CEILING), linewidth=1.5, label="the ceiling reads it all (1)")
+    ax.axhline(
+        1.0, color=color(summary, summary.reference), linewidth=1.5, label="the ceiling reads it all (1)"
+    )
     ax.axhline(0.0, color="#8c8c8c", linestyle="-.", linewidth=1.2, label="no better than persona-blind (0)")
     return _finish(
         fig,
@@ -381,8 +383,13 @@ def fig_dropout_tradeoff(summary: Summary) -> Figure:
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(alpha=0.3)
     title = "Field-dropout rate: full-persona score against one-field score and persona use"
-    if CEILING in summary.scores:  # written, not drawn: a line far above the points would squash them
-        ceiling = (_est(summary, CEILING, "full")[0], _est(summary, CEILING, SINGLE_FIELD_MEAN)[0])
+    if (
+        summary.reference in summary.scores
+    ):  # written, not drawn: a line far above the points would squash them
+        ceiling = (
+            _est(summary, summary.reference, "full")[0],
+            _est(summary, summary.reference, SINGLE_FIELD_MEAN)[0],
+        )
         title += f"\n(Bayes-optimal: {ceiling[0]:.3f} with the full persona, {ceiling[1]:.3f} with one field)"
     fig.suptitle(title, fontsize=11)
     _legend_below(fig, axes[0].get_legend_handles_labels())

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from personadrop.evaluate.metrics import SINGLE_FIELD_MEAN, Estimate
 from personadrop.evaluate.summary import Summary
-from personadrop.variants import CEILING, ordered
+from personadrop.variants import ordered
 
 ITEMS_HEADLINE = "items:0.9"  # the item-dropout level the seed reports retention at
 
@@ -42,10 +42,10 @@ def headline(summary: Summary) -> list[HeadlineRow]:
         use = summary.persona_use.get(v, {})
         sf = summary.single_field.get(v)
         gap = None
-        if v != CEILING and CEILING in summary.scores:
-            source = unseen if v in unseen and CEILING in unseen else summary.scores
-            if "full" in source[CEILING] and "full" in source[v]:
-                gap = source[CEILING]["full"].mean - source[v]["full"].mean
+        if v != summary.reference and summary.reference in summary.scores:
+            source = unseen if v in unseen and summary.reference in unseen else summary.scores
+            if "full" in source[summary.reference] and "full" in source[v]:
+                gap = source[summary.reference]["full"].mean - source[v]["full"].mean
         rows.append(
             HeadlineRow(
                 variant=v,
@@ -56,8 +56,8 @@ def headline(summary: Summary) -> list[HeadlineRow]:
                 items=scores.get(ITEMS_HEADLINE),
                 retention_one_field=(sf.retention_min, sf.retention_max) if sf else None,
                 retention_items=summary.retention.get(v, {}).get(ITEMS_HEADLINE),
-                persona_use_full=use.get("full") if v != CEILING else None,
-                persona_use_one_field=use.get(SINGLE_FIELD_MEAN) if v != CEILING else None,
+                persona_use_full=use.get("full") if v != summary.reference else None,
+                persona_use_one_field=use.get(SINGLE_FIELD_MEAN) if v != summary.reference else None,
                 below_ceiling=gap,
             )
         )

@@ -63,7 +63,7 @@ def cautions(summary: Summary) -> list[str]:
       ``none`` score, what a perfect persona-blind simulator reaches, has not learned the task itself yet.
     - A variant that wrote no readable reply in a share of its outputs of some condition (scored 0 there).
     """
-    variants = [v for v in ordered(summary.scores) if v != CEILING]
+    variants = [v for v in ordered(summary.scores) if v != summary.reference]
     out = []
     ignore = [v for v in variants if summary.retention_ci.get(v, {}).get("none", NAN_ESTIMATE).ci_high >= 1.0]
     if ignore:
@@ -73,13 +73,13 @@ def cautions(summary: Summary) -> list[str]:
             "(retention under `none` not below 100%): they do not use the persona, so their retention under "
             "missing fields says nothing about robustness (see persona use)."
         )
-    blind = summary.score(CEILING, "none").mean if CEILING in summary.scores else None
+    blind = summary.score(summary.reference, "none").mean if summary.reference in summary.scores else None
     weak = [v for v in variants if blind is not None and summary.score(v, "full").ci_high < blind]
     if weak:
         out.append(
             f"{', '.join(summary.label(v) for v in weak)} score below {blind:.3f} with the full persona, "
-            "what a "
-            "perfect simulator reaches with no persona at all (the ceiling's `none`): they are still "
+            f"what {'a perfect simulator' if summary.reference == CEILING else 'the tabular reference'} "
+            f"reaches with no persona at all (`{summary.reference}` under `none`): they are still "
             "learning the task itself; more training (e.g. more SFT epochs) moves every number in this "
             "report."
         )
@@ -160,6 +160,15 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             "beat it on unseen users beyond noise. For seen users a model may remember more than the persona "
             "says.",
         ]
+    if summary.reference == "tabular":
+        lines += [
+            "",
+            "`tabular` is the reference on survey data: per question a gradient-boosted model fitted on the "
+            "training respondents sees exactly the visible items (hidden ones as missing values) and gives "
+            "the answer with the best expected score; under `none` it answers from the marginal "
+            "distribution, the persona-blind level. It is a reference, not a ceiling: a simulator may beat "
+            "it. Persona use is measured against it.",
+        ]
     external = [v for v in variants if summary.variants.get(v) and summary.variants[v].kind == "external"]
     if external:
         lines += [
@@ -231,7 +240,7 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
         ]
     )
     if summary.persona_use:
-        trained = [v for v in variants if v != CEILING]
+        trained = [v for v in variants if v != summary.reference]
         lines += [
             "",
             "Persona use ((score - ceiling with no persona) / (ceiling under the condition - ceiling with no "

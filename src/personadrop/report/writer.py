@@ -30,7 +30,7 @@ from personadrop.evaluate.summary import (
 )
 from personadrop.report.figures import write_figures
 from personadrop.report.markdown import render_markdown
-from personadrop.variants import CEILING, VARIANTS, row_of
+from personadrop.variants import VARIANTS, reference_of, row_of
 
 
 def write_report(
@@ -67,7 +67,7 @@ def write_report(
         seed=seed,
         resamples=resamples,
         gains=GAINS,
-        ceiling_variant=CEILING,
+        ceiling_variant=reference_of((members.get(r.variant) or Member(r.variant)).variant for r in rows),
         claims=CLAIMS,
     )
     summary = summary.model_copy(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from personadrop.data.survey import SURVEY_FILE
 from personadrop.dropout import DEFAULT_CONDITIONS, Condition, FieldDropout, Policy, field_dropout_shorthand
 from personadrop.errors import ConditionError, ConfigError
 from personadrop.judges.base import DIMENSIONS
@@ -218,20 +219,29 @@ class StudyConfig(_Plain):
     @model_validator(mode="after")
     def _variants_fit_the_data_and_model(self) -> StudyConfig:
         has_world, has_checkpoint = self.data.world is not None, bool(self.model.get("path"))
+        has_survey = self.data.path is not None and (Path(self.data.path) / SURVEY_FILE).is_file()
         # None given: every variant the data and model allow (the embedded base's untrained row is left out
-        # unless asked for), except in a study of external simulators alone.
+        # unless asked for), except in a study of external simulators alone. Survey rows have no latent
+        # states, so HumanLM, which trains on them, is left out there.
         if not self.variants and not self.simulators:
             real_checkpoint = has_checkpoint and self.model.get("path") != EMBEDDED_BASE
             self.variants = [
                 v.name
                 for v in VARIANTS.values()
-                if (has_world or not v.needs_world) and (real_checkpoint or not v.needs_checkpoint)
+                if (has_world or not v.needs_world)
+                and (has_survey or not v.needs_survey)
+                and (real_checkpoint or not v.needs_checkpoint)
+                and not (has_survey and v.method == "humanlm")
             ]
         for v in self.variants:
             if VARIANTS[v].needs_world and not has_world:
                 raise ValueError(
                     f"the `{v}` variant exists only for a synthetic world; remove it for real data"
                 )
+            if VARIANTS[v].needs_survey and not has_survey:
+                raise ValueError(f"the `{v}` variant exists only for survey data (`personadrop survey`)")
+            if has_survey and VARIANTS[v].method == "humanlm":
+                raise ValueError(f"`{v}` trains on latent states, which survey rows do not have; remove it")
             if VARIANTS[v].needs_checkpoint and not has_checkpoint:
                 raise ValueError(f"the `{v}` variant needs a pretrained checkpoint as the study's model.path")
         return self
