@@ -80,3 +80,20 @@ def aita_posts() -> dict[str, dict[str, str]]:
     if AITA_POSTS is None:
         pytest.skip("aita_posts_79.json not available")
     return json.loads(AITA_POSTS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    from personadrop.cli import main
+
+    def run(*args: object) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from personadrop.cli import main
 from personadrop.data.world import generate_world, world_config, write_world
 from personadrop.evaluate import EvalTask, evaluate
 from personadrop.evaluate.directory import EvaluationDir
@@ -22,20 +21,6 @@ from fake_llm_server import FakeLLMServer, simulated_reply
 
 CONDITIONS = ["full", "none", "only:values", "only:communication", "items:0.5"]
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "call_timeout": 1.0, "deadline": 10.0}
-
-
-@pytest.fixture
-def cli(capsys):
-    def run(*args: object) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 from fastapi import FastAPI, Response
 from filelock import FileLock
 
-from personadrop.cli import main
 from personadrop.data.world import generate_world, world_config, write_world
 from personadrop.files import LOCK_FILE
 
@@ -23,22 +22,6 @@ from conftest import humanual_row
 from fake_llm_server import FakeLLMServer
 
 pytest_plugins = ["llm_judge_fixtures"]
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run the CLI in-process: (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -22,20 +22,6 @@ from personadrop.serve.annotate import annotate_routes
 DIMS = "response,stance"
 
 
-@pytest.fixture
-def cli(capsys):
-    def run(*args: object) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory) -> Path:
     """An evaluation of the world's reference on 30 examples under three conditions, two dimensions."""

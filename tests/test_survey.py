@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from personadrop.cli import main
 from personadrop.data.humanual import load_examples
 from personadrop.dropout import parse_conditions
 from personadrop.evaluate import EvalTask, evaluate
@@ -57,20 +56,6 @@ SPEC = {
     ],
     "split": {"test": 0.25, "val": 0.0, "seed": 1},
 }
-
-
-@pytest.fixture
-def cli(capsys):
-    def run(*args: object) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def made_table(n: int = 600, seed: int = 0, shuffle: bool = False) -> pd.DataFrame:

@@ -310,6 +310,7 @@ def survey_rows(spec: SurveySpec, frame) -> tuple[dict[str, list[dict[str, Any]]
                     "timestamp": 0,
                     "metadata": json.dumps({"survey": spec.name, "question": q.id, "kind": q.kind}),
                     "persona": json.dumps(persona, ensure_ascii=False),
+                    "unseen_user": split_of[i] != "train",  # split by respondent: never in training
                 }
             )
     counts = {
