@@ -55,6 +55,7 @@ SPEC = {
         },
     ],
     "split": {"test": 0.25, "val": 0.0, "seed": 1},
+    "subgroups": ["political leaning"],
 }
 
 
@@ -89,6 +90,7 @@ def write(tmp_path: Path, spec: dict, frame: pd.DataFrame) -> tuple[Path, Path]:
         (lambda s: s["questions"][0].update(column="leaning"), "which is also a persona item"),
         (lambda s: s["questions"][1].update(options=[]), "at least two answer options"),
         (lambda s: s["questions"][1].update(kind="scale"), "questions.1.kind"),
+        (lambda s: s.update(subgroups=["party"]), "subgroup 'party' is not the label of a persona item"),
     ],
 )
 def test_a_bad_spec_is_one_line(tmp_path, cli, change, needle):
@@ -196,6 +198,9 @@ def test_the_report_gives_population_fidelity_on_survey_data(tmp_path, cli):
     assert cells["none"]["variety"] == pytest.approx(0.0)
     assert cells["full"]["representativeness"]["mean"] > cells["none"]["representativeness"]["mean"] + 0.1
     assert "## Population fidelity" in (tmp_path / "report" / "report.md").read_text()
+    groups = cells["full"]["subgroups"]["political leaning"]
+    assert set(groups) == {"left", "centre", "right"} and all(0 <= g["mean"] <= 1 for g in groups.values())
+    assert (tmp_path / "report" / "figures" / "fig8_population.png").is_file()
 
 
 def test_a_study_on_survey_data_takes_the_tabular_reference_and_no_humanlm(tmp_path, cli):

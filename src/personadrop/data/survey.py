@@ -24,6 +24,7 @@ questions to answer (posts), with their wording and answer options::
           - {value: Labour, text: Labour}
           - {value: Conservative, text: Conservative}
     split: {test: 0.2, val: 0.1, seed: 0}   # by respondent: test users are never seen in training
+    subgroups: [gender]          # item labels: population fidelity is also given per value of each
 
 There is one row per respondent and question: the question is the post (its wording, then a line naming
 the options), the respondent's real answer (the option's text) is the reply, and the persona is the
@@ -152,6 +153,9 @@ class SurveySpec(_Spec):
     persona: dict[str, list[ItemSpec]]
     questions: list[QuestionSpec] = Field(min_length=1)
     split: SplitSpec = Field(default_factory=SplitSpec)
+    # Item labels whose values split the respondents into subgroups for population fidelity (by party,
+    # by country, ...).
+    subgroups: list[str] = Field(default_factory=list)
 
     @field_validator("persona")
     @classmethod
@@ -175,6 +179,10 @@ class SurveySpec(_Spec):
         ids = [q.id for q in self.questions]
         if len(set(ids)) != len(ids):
             raise ValueError("two questions share an id")
+        labels = {i.label for items in self.persona.values() for i in items}
+        unknown = [g for g in self.subgroups if g not in labels]
+        if unknown:
+            raise ValueError(f"subgroup {unknown[0]!r} is not the label of a persona item")
         return self
 
     def columns(self) -> list[str]:

@@ -44,12 +44,13 @@ def _entropy(counts: np.ndarray) -> float:
 
 
 class PopulationCell(BaseModel):
-    """One variant under one condition: overall and per question."""
+    """One variant under one condition: overall, per question and per subgroup of respondents."""
 
     representativeness: Estimate
     questions: dict[str, Estimate]
     variety: float  # entropy of the simulated answers / entropy of the real ones (mean over questions)
     unreadable: int
+    subgroups: dict[str, dict[str, Estimate]] = {}  # item label -> its value -> representativeness
 
 
 def population_fidelity(
@@ -57,10 +58,47 @@ def population_fidelity(
     examples: Mapping[str, Example],
     members: Mapping[str, Member],
     *,
+    subgroups: Sequence[str] = (),
     resamples: int = 200,
     seed: int = 0,
 ) -> dict[str, dict[str, PopulationCell]]:
-    """{variant: {condition: cell}} for every survey question among ``examples``."""
+    """{variant: {condition: cell}} for every survey question among ``examples``; ``subgroups``: persona
+    item labels whose values split the respondents (each subgroup's representativeness as well)."""
+    cells = _fidelity(generations, examples, members, resamples=resamples, seed=seed)
+    for label in subgroups:
+        groups: dict[str, dict[str, Example]] = defaultdict(dict)
+        for e in examples.values():
+            value = _item(e, label)
+            if value is not None:
+                groups[value][e.id] = e
+        for value, members_examples in sorted(groups.items()):
+            part = _fidelity(generations, members_examples, members, resamples=resamples, seed=seed)
+            for variant, by_condition in part.items():
+                for condition, cell in by_condition.items():
+                    if condition in cells.get(variant, {}):
+                        target = cells[variant][condition].subgroups.setdefault(label, {})
+                        target[value] = cell.representativeness
+    return cells
+
+
+def _item(example: Example, label: str) -> str | None:
+    """The value of the persona item ``label`` (``label: value``), or None where the persona lacks it."""
+    for f in example.persona.fields:
+        for text in f.items:
+            head, sep, words = text.partition(": ")
+            if sep and head == label:
+                return words
+    return None
+
+
+def _fidelity(
+    generations: Sequence[Generation],
+    examples: Mapping[str, Example],
+    members: Mapping[str, Member],
+    *,
+    resamples: int,
+    seed: int,
+) -> dict[str, dict[str, PopulationCell]]:
     questions: dict[str, Question] = {}
     real: dict[str, int] = {}
     for e in examples.values():

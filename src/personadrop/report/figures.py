@@ -396,6 +396,39 @@ def fig_dropout_tradeoff(summary: Summary) -> Figure:
     return fig
 
 
+def fig_population(summary: Summary) -> Figure:
+    """Figure 8 (survey data): how each variant's answers match the respondents' as a population, per
+    condition (representativeness with its interval), and how varied they are with the full persona."""
+    variants = ordered(summary.population)
+    conditions = [
+        c.name for c in summary.conditions if any(c.name in summary.population[v] for v in variants)
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [3, 1]})
+    x = np.arange(len(conditions))
+    width = 0.8 / max(len(variants), 1)
+    for i, v in enumerate(variants):
+        cells = summary.population[v]
+        ests = [_triple(cells[c].representativeness) if c in cells else (np.nan,) * 3 for c in conditions]
+        _bars(left, x + (i - (len(variants) - 1) / 2) * width, ests, width, color=color(summary, v, i),
+              label=summary.label(v))  # fmt: skip
+        variety = cells["full"].variety if "full" in cells else np.nan
+        right.barh(i, variety, color=color(summary, v, i))
+    left.set_xticks(x, conditions, rotation=20, ha="right", fontsize=8)
+    left.set_ylabel("representativeness\n(1: distributed as the respondents)")
+    left.set_ylim(0, 1.05)
+    left.set_title("Answers as a population, per condition", fontsize=11)
+    right.set_yticks(range(len(variants)), [summary.label(v) for v in variants], fontsize=8)
+    right.axvline(1.0, color="#333333", linestyle="--", linewidth=1)
+    right.invert_yaxis()  # the first variant on top, as in the legend
+    right.set_xlabel("variety, full persona\n(0: one answer for all,\n1: as varied as the people)")
+    right.set_title("Variety", fontsize=11)
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(alpha=0.3, axis="x" if ax is right else "y")
+    _legend_below(fig, left.get_legend_handles_labels())
+    return fig
+
+
 FIGURES = {
     "fig1_single_field_vs_full.png": fig_single_field_vs_full,
     "fig2_field_dropout_effect.png": fig_dropout_effect,
@@ -404,6 +437,7 @@ FIGURES = {
     "fig5_item_dropout.png": fig_item_dropout,
     "fig6_persona_use.png": fig_persona_use,
     "fig7_dropout_tradeoff.png": fig_dropout_tradeoff,
+    "fig8_population.png": fig_population,
 }
 
 
@@ -420,9 +454,10 @@ def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
     """Draw every figure the summary has data for; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    if not trained_variants(summary):  # the ceiling alone: nothing to set against it
-        return written
+    alone = not trained_variants(summary)  # the reference alone: nothing to set against it
     for name, draw in FIGURES.items():
+        if alone and not name.startswith("fig8"):
+            continue
         if name.startswith(("fig1", "fig3", "fig4", "fig6")) and not single_fields(summary):
             continue
         if name.startswith("fig6") and not summary.persona_use:
@@ -432,6 +467,8 @@ def write_figures(summary: Summary, out_dir: Path) -> list[Path]:
         if name.startswith("fig2") and not dropout_pairs(summary):
             continue
         if name.startswith("fig7") and not (dropout_rates(summary) and single_fields(summary)):
+            continue
+        if name.startswith("fig8") and not summary.population:
             continue
         fig = draw(summary)
         fig.savefig(out_dir / name, dpi=130)

@@ -360,7 +360,32 @@ def _population_section(summary: Summary) -> list[str]:
         row |= {c: ci(cells[c].representativeness) if c in cells else "-" for c in conditions}
         row["variety (full)"] = fmt(cells["full"].variety) if "full" in cells else "-"
         rows.append(row)
-    return [*lines, *_table(rows), ""]
+    lines += [*_table(rows), ""]
+    groups = [
+        (label, value)
+        for cells in summary.population.values()
+        if "full" in cells
+        for label, values in cells["full"].subgroups.items()
+        for value in values
+    ]
+    groups = list(dict.fromkeys(groups))
+    if groups:
+        lines += ["By subgroup of respondents (full persona):", ""]
+        lines += _table(
+            [
+                {"variant": summary.label(v)}
+                | {
+                    f"{label}: {value}": ci(cells["full"].subgroups[label][value])
+                    if "full" in cells and value in cells["full"].subgroups.get(label, {})
+                    else "-"
+                    for label, value in groups
+                }
+                for v in ordered(summary.population)
+                for cells in [summary.population[v]]
+            ]
+        )
+        lines.append("")
+    return lines
 
 
 def _human_section(human: HumanAgreement) -> list[str]:

@@ -114,7 +114,7 @@ def _population(
 ) -> dict[str, dict[str, PopulationCell]]:
     """Population fidelity where the evaluated data is survey respondents (else nothing)."""
     from personadrop.data.humanual import load_examples
-    from personadrop.data.survey import SURVEY_FILE
+    from personadrop.data.survey import SURVEY_FILE, read_survey
 
     out: dict[str, dict[str, PopulationCell]] = {}
     for d in dirs:
@@ -124,7 +124,10 @@ def _population(
         examples = {
             e.id: e for e in load_examples(d.meta.data, split=d.meta.split).examples if e.id in wanted
         }
-        cells = population_fidelity(list(d.store.generations.values()), examples, members, seed=seed)
+        spec = read_survey(d.meta.data)
+        cells = population_fidelity(
+            list(d.store.generations.values()), examples, members, subgroups=spec.subgroups, seed=seed
+        )
         for variant, by_condition in cells.items():
             out.setdefault(variant, {}).update(by_condition)
     return out
