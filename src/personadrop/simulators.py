@@ -162,7 +162,13 @@ def _external(spec: str, *, name: str | None, api: dict[str, Any], decoding: dic
     backend, model, base_url = parse_llm_spec(spec, "simulator")
     options = {_API_DECODING[k]: v for k, v in decoding.items() if k in _API_DECODING} | dict(api)
     options.setdefault("base_url", base_url)
-    unknown = sorted(set(options) - set(inspect.signature(APISimulator).parameters))
+    from dataclasses import fields
+
+    from personadrop.judges.llm_settings import LLMSettings
+
+    known = set(inspect.signature(APISimulator).parameters) | {f.name for f in fields(LLMSettings)}
+    known -= {"limits", "structured", "backend", "model"}  # set by the spec, or never for a simulator
+    unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f"simulator {spec!r} does not take option(s) {', '.join(unknown)}")
     return APISimulator(backend, model, name=name, **options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from personadrop.judges.backends import ChatBackend, Completion, TransientFault, scrub
 from personadrop.judges.base import JudgeUsage
@@ -42,8 +43,10 @@ class APISimulator(Simulator):
 
     ``temperature``: openai only (0: greedy; None: the server's default, which reasoning models require).
     ``max_tokens``: the reply's limit (None: the server's own, for openai). ``seed``: sent with every call
-    (openai) and part of the cache key. The limits, retries and timeouts are those of
-    :class:`~personadrop.judges.llm_settings.LLMSettings`.
+    (openai) and part of the cache key. ``limits``: the other fields of
+    :class:`~personadrop.judges.llm_settings.LLMSettings` (``concurrency``, ``requests_per_minute``,
+    ``tokens_per_minute``, ``max_attempts``, ``backoff_base``, ``backoff_max``, ``call_timeout``,
+    ``deadline``).
     """
 
     external = True
@@ -58,32 +61,21 @@ class APISimulator(Simulator):
         temperature: float | None = 0.0,
         max_tokens: int | None = None,
         seed: int = 0,
-        concurrency: int = 8,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        max_attempts: int = 4,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        call_timeout: float = 120.0,
-        deadline: float = 600.0,
         cache: bool = True,
         cache_dir: str | Path | None = None,
         prices: str | Path | Mapping[str, object] | None = None,
+        **limits: Any,
     ):
+        # Calls are made as a judge's are: concurrency, per-minute limits, attempts, backoff and timeouts are
+        # LLMSettings fields (``limits``); a simulator's calls take longer, so its timeouts are longer.
+        limits = {"call_timeout": 120.0, "deadline": 600.0, **limits}
         self.settings = LLMSettings(
-            backend,
-            model,
-            base_url,
-            temperature,
-            False,  # a reply is free text, never schema-constrained
-            concurrency,
-            requests_per_minute,
-            tokens_per_minute,
-            max_attempts,
-            backoff_base,
-            backoff_max,
-            call_timeout,
-            deadline,
+            backend=backend,
+            model=model,
+            base_url=base_url,
+            temperature=temperature,
+            structured=False,  # a reply is free text, never schema-constrained
+            **limits,
         )
         if max_tokens is None and backend == "anthropic":
             max_tokens = ANTHROPIC_MAX_TOKENS
