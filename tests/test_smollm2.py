@@ -162,15 +162,15 @@ def test_the_prompted_baseline_is_evaluated_under_every_condition(cache, tmp_pat
 
 def test_served_smollm2_scores_what_it_scores_in_process(cache, world, tmp_path):
     """SmolLM2 behind `personadrop serve`'s app, asked through the OpenAI protocol, writes the replies it
-    writes in process (greedy), on a few examples and conditions."""
+    writes in process (greedy), on two examples under two conditions."""
     from personadrop.evaluate import EvalTask, evaluate
     from personadrop.judges import make_judge
     from personadrop.serve import Served, create_app, running
     from personadrop.simulators import load_simulator
 
     registry.prepare(NAME)
-    conditions = [parse_condition(c) for c in ("full", "none", "only:values")]
-    task = EvalTask.load(world, max_examples=3, conditions=conditions, dimensions=["response"])
+    conditions = [parse_condition(c) for c in ("full", "only:values")]
+    task = EvalTask.load(world, max_examples=2, conditions=conditions, dimensions=["response"])
     decoding = {"max_new_tokens": 24}
     here = evaluate(task, {NAME: load_simulator(NAME, **decoding)}, make_judge("exact"))
     with running(create_app(Served({NAME: load_simulator(NAME, **decoding)}))) as url:
@@ -196,7 +196,7 @@ def test_long_real_sized_rows_are_evaluated_under_missing_fields(cache, tmp_path
     path = registry.resolve_model(NAME)
     assert context_budget(AutoConfig.from_pretrained(path)) == 8192 - 192  # its context less the reply budget
     rows = tmp_path / "long.jsonl"
-    rows.write_text("".join(json.dumps(r) + "\n" for r in long_rows(aita_posts, n=2)))
+    rows.write_text("".join(json.dumps(r) + "\n" for r in long_rows(aita_posts, n=1)))
     main(
         [
             "evaluate", "--model", NAME, "--data", str(rows), "--out", str(tmp_path / "ev"),
@@ -205,4 +205,4 @@ def test_long_real_sized_rows_are_evaluated_under_missing_fields(cache, tmp_path
         ]
     )  # fmt: skip
     scores = [json.loads(x) for x in (tmp_path / "ev" / "scores.jsonl").read_text().splitlines()]
-    assert len(scores) == 4 and all(math.isfinite(r["scores"]["response"]) for r in scores)
+    assert len(scores) == 2 and all(math.isfinite(r["scores"]["response"]) for r in scores)
