@@ -92,9 +92,10 @@ class LLMSettings:
     def check_ready(self, what: str) -> None:
         """Raise :class:`MissingAPIKeyError` (one line, naming the variable) if no key is available."""
         if self.api_key() is None:
+            other = "choose --judge exact or embedding" if what == "judge" else "choose another simulator"
             raise MissingAPIKeyError(
                 f"{self.key_env} is not set: the {self.name} {what} reads its API key from it "
-                "(export it, or choose --judge exact or embedding)"
+                f"(export it, or {other})"
             )
 
     def identity(self) -> dict[str, object]:
