@@ -119,11 +119,12 @@ class APISimulator(Simulator):
         limit or a typical real reply out)."""
         calls = cached = tokens_in = 0
         for item in items:
-            if self._cache is not None and self._cache.get_reply(self._key(item)) is not None:
+            messages = self.messages(item)
+            if self._cache is not None and self._cache.get_reply(self._key(item, messages)) is not None:
                 cached += 1
                 continue
             calls += 1
-            tokens_in += sum(estimate_tokens(m["content"]) for m in self.messages(item))
+            tokens_in += sum(estimate_tokens(m["content"]) for m in messages)
         return self._plan_line(calls, cached, tokens_in)
 
     def plan_estimate(self, calls: int, prompt_chars: int) -> str:
@@ -146,7 +147,7 @@ class APISimulator(Simulator):
             f"~{calls * typical:,} output tokens, {cost}"
         )
 
-    def _key(self, item: SimulationItem) -> str:
+    def _key(self, item: SimulationItem, messages: list[dict[str, str]]) -> str:
         seed = item.seed if item.seed is not None else self.seed
         return cache_key(
             {
@@ -155,14 +156,14 @@ class APISimulator(Simulator):
                 "endpoint": self.identity["endpoint"],
                 "max_tokens": self.max_tokens,
                 "seed": seed,
-                "messages": self.messages(item),
+                "messages": messages,
             }
         )
 
     async def _one(self, item: SimulationItem) -> str | None:
         messages = self.messages(item)
         seed = item.seed if item.seed is not None else self.seed
-        key = self._key(item)
+        key = self._key(item, messages)
         if self._cache is not None and (hit := self._cache.get_reply(key)) is not None:
             self.ledger.cache_hit()
             return hit.text
