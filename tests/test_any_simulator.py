@@ -224,7 +224,11 @@ def test_a_study_evaluates_external_simulators_beside_its_variants_and_labels_th
             None,
             "quick",
             variants=["bayes"],
-            simulators=[{"spec": f"openai:fake@{server.openai_url}", "concurrency": 4}],
+            simulators=[
+                {"spec": f"openai:fake@{server.openai_url}", "concurrency": 4},
+                # A checkpoint prompted as it is, on a seeded sample of 3 of the 6 examples.
+                {"spec": "world-tiny", "name": "prompted-tiny", "sample": 3, "max_new_tokens": 8},
+            ],
             data={"world": {"users": 40, "posts": 120}, "max_eval_examples": 6},
             evaluation={"conditions": ["full", "none", "only:values"]},
         )
@@ -239,15 +243,49 @@ def test_a_study_evaluates_external_simulators_beside_its_variants_and_labels_th
     assert info.kind == "external" and info.label == "openai:fake (external)"
     assert set(summary.scores["openai:fake"]) >= {"full", "none", "only:values"}
     report = (tmp_path / "study" / "report" / "report.md").read_text()
-    assert "openai:fake (external)" in report and "External simulators (`openai:fake`)" in report
+    assert "openai:fake (external)" in report
+    assert "External simulators (`openai:fake`, `prompted-tiny`)" in report
+    # The sampled one answered its 3 examples under every condition, and nothing else; none is missing.
+    ev = EvaluationDir.open(tmp_path / "study" / "eval")
+    answered = {
+        (g.condition, g.example_id) for g in ev.store.generations.values() if g.variant == "prompted-tiny"
+    }
+    examples = {e for _, e in answered}
+    assert len(examples) == 3 and len(answered) == 9
+    assert examples == {e.id for e in study.task().sample(3).examples}
+    assert summary.variants["prompted-tiny"].sample == 3 and not summary.missing
+    assert "prompted-tiny (external): 3 of 6" in report
+
+
+def test_a_sampled_simulator_answers_its_sample_and_is_not_missing_the_rest(task):
+    from personadrop.models.base import SimulatorRecord
+
+    sims = {
+        "all": load_simulator("bayes", data=task.source),
+        "some": load_simulator("bayes", data=task.source),
+    }
+    results = evaluate(
+        task, sims, make_judge("exact"), records={"some": SimulatorRecord(sample=2)}, progress=False
+    )
+    by_name = {}
+    for g in results.store.generations.values():
+        by_name.setdefault(g.variant, set()).add(g.example_id)
+    assert by_name["all"] == {e.id for e in task.examples} and len(by_name["some"]) == 2
+    assert results.missing_generations(["all", "some"]) == (0, len(task.cells()) + 2 * len(task.conditions))
 
 
 def test_a_study_config_refuses_a_trained_variant_among_its_simulators():
     from personadrop.errors import ConfigError
     from personadrop.study import load_study_config
 
-    with pytest.raises(ConfigError, match="not an external simulator"):
+    with pytest.raises(ConfigError, match="'grpo' is not a simulator"):
         load_study_config(None, "quick", simulators=["grpo"])
+    with pytest.raises(ConfigError, match="a variant of the study"):
+        load_study_config(None, "quick", simulators=["bayes"])
+    with pytest.raises(ConfigError, match="does not take top_q"):
+        load_study_config(None, "quick", simulators=[{"spec": "world-tiny", "top_q": 0.5}])
+    with pytest.raises(ConfigError, match="sample"):
+        load_study_config(None, "quick", simulators=[{"spec": "world-tiny", "sample": 0}])
 
 
 def test_a_prompted_api_model_plays_the_user_in_a_conversation(tmp_path, cli, task):

@@ -213,5 +213,17 @@ def test_a_study_on_survey_data_takes_the_tabular_reference_and_no_humanlm(tmp_p
     assert cfg.variants == ["sft", "grpo", "grpo+fd", "tabular"]
     with pytest.raises(ConfigError, match="latent states"):
         load_study_config(None, "quick", data={"path": str(tmp_path / "data")}, variants=["humanlm"])
+    # The survey judge scores the answer alone: that is every dimension a study asks of it by default,
+    # asking it for a state fails in one line, and HumanLM trains only with a reward judge that reads states.
+    assert cfg.evaluation.dimensions == ["response"]
+    data = {"path": str(tmp_path / "data")}
+    with pytest.raises(ConfigError, match="scores response only, not stance"):
+        load_study_config(
+            None, "quick", data=data, judge="survey", evaluation={"dimensions": ["response", "stance"]}
+        )
+    llm = load_study_config(
+        None, "quick", data=data, judge="survey", reward_judge="anthropic:claude-haiku-4-5"
+    )
+    assert "humanlm" in llm.variants and "humanlm+fd" in llm.variants
     with pytest.raises(ConfigError, match="only for survey data"):
         load_study_config(None, "quick", variants=["tabular"])

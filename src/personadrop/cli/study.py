@@ -39,7 +39,8 @@ def study_cmd(
     judge: Annotated[
         str | None,
         typer.Option(
-            help="Judge for the evaluation: exact, embedding, anthropic:<model>, openai:<model>[@url]."
+            help="Judge for the evaluation: exact, embedding, survey, anthropic:<model>, "
+            "openai:<model>[@url]."
         ),
     ] = None,
     out_dir: Annotated[
@@ -122,7 +123,10 @@ def evaluate_cmd(
         ),
     ] = " ".join(c.name for c in DEFAULT_CONDITIONS),
     judge: Annotated[
-        str, typer.Option(help="exact, embedding, anthropic:<model> or openai:<model>[@base_url].")
+        str,
+        typer.Option(
+            help="exact, embedding, survey (survey data), anthropic:<model> or openai:<model>[@base_url]."
+        ),
     ] = "exact",
     split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
     max_examples: Annotated[
@@ -150,7 +154,13 @@ def evaluate_cmd(
             "its own). `data render --model` shows the cut.",
         ),
     ] = None,
-    dimensions: Annotated[str, typer.Option(help="Comma-separated judge dimensions.")] = ",".join(DIMENSIONS),
+    dimensions: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Comma-separated judge dimensions, of {','.join(DIMENSIONS)}. Default: every one the "
+            "judge scores (the survey judge: response)."
+        ),
+    ] = None,
     seed: Annotated[int, seed_option("Mask and sampling seed.")] = 0,
     dry_run: Annotated[
         bool,
@@ -180,7 +190,7 @@ def evaluate_cmd(
     from personadrop.evaluate.runner import plan_grid
     from personadrop.evaluate.store import ResultsStore
     from personadrop.files import output_dir
-    from personadrop.judges import make_judge, plan_cost
+    from personadrop.judges import check_judge_dimensions, judge_dimensions, make_judge, plan_cost
     from personadrop.simulators import API_PREFIXES, describe_simulator, is_external, load_simulator
 
     task = EvalTask.load(
@@ -189,9 +199,10 @@ def evaluate_cmd(
         max_examples=max_examples,
         seed=seed,
         conditions=read_conditions(conditions),
-        dimensions=dimensions.split(","),
+        dimensions=dimensions.split(",") if dimensions else judge_dimensions(judge),
         on_bad_row=on_bad_row,
     )
+    check_judge_dimensions(judge, task.dimensions)
     if export_prompts is not None:
         from personadrop.evaluate.grid import write_prompts
 

@@ -16,7 +16,7 @@ from personadrop.errors import PersonadropError
 from personadrop.evaluate.directory import EvaluationDir, EvaluationMeta
 from personadrop.evaluate.grid import GENERATION_CHUNK
 from personadrop.evaluate.metrics import Bootstrap, Estimate
-from personadrop.evaluate.runner import GridWork, judge_missing, run_grid
+from personadrop.evaluate.runner import GridWork, grid_keys, judge_missing, run_grid
 from personadrop.evaluate.store import ResultsStore
 from personadrop.evaluate.task import EvalTask
 from personadrop.judges.base import Judge, JudgeUsage
@@ -32,6 +32,7 @@ class EvalResults:
     judge: str
     work: GridWork = field(default_factory=GridWork)  # what this call generated and judged
     notes: list[str] = field(default_factory=list)  # what the simulators said of the grid (extra replies)
+    tasks: dict[str, EvalTask] = field(default_factory=dict)  # a sampled task of a simulator's own
 
     def failures(self) -> tuple[int, int]:
         """(failed, all) judgements of this task's grid: a failed one is NaN, left out of every mean."""
@@ -47,7 +48,7 @@ class EvalResults:
     def missing_generations(self, variants: Sequence[str]) -> tuple[int, int]:
         """(missing, all) generations of ``variants`` in this task's grid: a row an API simulator could not
         answer has none, and is left out of every mean."""
-        keys = [(v, c, e.id) for v in variants for c in self.task.condition_names for e in self.task.examples]
+        keys = grid_keys(variants, self.task, self.tasks)
         return sum(not self.store.has_generation(k) for k in keys), len(keys)
 
     def scores(self, variant: str, condition: str, dimension: str = "response") -> np.ndarray:
@@ -102,24 +103,26 @@ def evaluate(
     seed, the run it came from), recorded in ``out`` with its identity and task. Failed judgements already
     stored are judged again. ``workers``: processes generation is spread over (the same rows as one process);
     ``pool``: worker processes to use for that (a study's, which trained in them), else a pool of its own.
+    A simulator whose record has a ``sample`` answers a seeded sample of that many of the examples.
     """
-    cells = [(c.name, e.id) for c in task.conditions for e in task.examples]
-    notes = [note for sim in simulators.values() if (note := sim.expect(cells))]
+    records = records or {}
+    tasks = {name: task.sample(r.sample) for name, r in records.items() if r.sample and name in simulators}
+    notes = [note for name, sim in simulators.items() if (note := sim.expect(tasks.get(name, task).cells()))]
     grid = {
         "batch_size": batch_size,
         "judge_batch_size": judge_batch_size,
         "progress": progress,
         "workers": workers,
         "pool": pool,
+        "tasks": tasks,
     }
     if out is None:
         store = ResultsStore(None)
         work = run_grid(store, simulators, task, judge, **grid)
-        return EvalResults(task, store, judge.name, work, notes)
+        return EvalResults(task, store, judge.name, work, notes, tasks)
 
     from personadrop.files import exclusive
 
-    records = records or {}
     meta = EvaluationMeta(
         data=task.source,
         data_sha256=task.data_sha256,
@@ -148,7 +151,7 @@ def evaluate(
         finally:
             for name, usage in counted.items():
                 ev.add_usage(name, _spent(usage, before[name]))
-    return EvalResults(task, ev.store, judge.name, work, notes)
+    return EvalResults(task, ev.store, judge.name, work, notes, tasks)
 
 
 def _evaluate_launched(
@@ -183,7 +186,7 @@ def _evaluate_launched(
         )
         barrier()
         if not is_main():
-            return EvalResults(task, store, judge.name, work)
+            return EvalResults(task, store, judge.name, work, tasks=grid["tasks"])
         ev = EvaluationDir.open(out)  # every shard's generations
         before = JudgeUsage(**judge.usage.as_dict())
         try:
@@ -192,7 +195,7 @@ def _evaluate_launched(
             )
         finally:
             ev.add_usage(judge.name, _spent(judge.usage, before))
-    return EvalResults(task, ev.store, judge.name, work)
+    return EvalResults(task, ev.store, judge.name, work, tasks=grid["tasks"])
 
 
 def _spent(now: JudgeUsage, before: JudgeUsage) -> JudgeUsage:

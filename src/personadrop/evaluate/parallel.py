@@ -15,7 +15,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import ExitStack
 from pathlib import Path
@@ -36,20 +36,22 @@ def _generate(job: tuple[str, str, str, dict[str, Any], int]) -> tuple[str, list
 
     key, task_file, name, source, index = job
     if _WORKER.get("key") != key:  # this evaluation's first chunk in this process
-        task, batch_size = pickle.loads(Path(task_file).read_bytes())
+        task, tasks, batch_size = pickle.loads(Path(task_file).read_bytes())
         _WORKER.clear()
-        _WORKER.update(key=key, task=task, chunks=grid_chunks(task, batch_size), simulators={})
+        _WORKER.update(key=key, task=task, tasks=tasks, batch_size=batch_size, chunks={}, simulators={})
     torch.set_num_threads(1)  # a process that trained before may have had more
-    simulators = _WORKER["simulators"]
+    simulators, chunks = _WORKER["simulators"], _WORKER["chunks"]
     if name not in simulators:
         simulators[name] = reload_simulator(source)
-    return name, generate_chunk(name, simulators[name], _WORKER["chunks"][index], _WORKER["task"].seed)
+        chunks[name] = grid_chunks(_WORKER["tasks"].get(name, _WORKER["task"]), _WORKER["batch_size"])
+    return name, generate_chunk(name, simulators[name], chunks[name][index], _WORKER["task"].seed)
 
 
 def generate_in_workers(
     store: ResultsStore,
     jobs: Sequence[tuple[str, Simulator, int]],
     task: EvalTask,
+    tasks: Mapping[str, EvalTask],
     *,
     workers: int,
     batch_size: int,
@@ -57,7 +59,8 @@ def generate_in_workers(
     pool: Executor | None = None,
 ) -> int:
     """Generate the chunks ``jobs`` names ((variant, simulator, chunk index)) in ``workers`` processes of
-    one torch thread each (those of ``pool`` when given); returns how many rows were written.
+    one torch thread each (those of ``pool`` when given); returns how many rows were written. ``tasks``: a
+    sampled task of its own for a simulator (see :func:`~personadrop.evaluate.runner.run_grid`).
     ``advance(variant, rows)`` reports progress."""
     from concurrent.futures import as_completed
 
@@ -69,7 +72,7 @@ def generate_in_workers(
             pool = stack.enter_context(worker_pool(workers, 1))
         shared = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="personadrop-eval-")))
         task_file = shared / "task.pickle"
-        task_file.write_bytes(pickle.dumps((task, batch_size)))
+        task_file.write_bytes(pickle.dumps((task, dict(tasks), batch_size)))
         key = uuid.uuid4().hex
         # In order, so each worker tends to stay with one simulator (loaded once per worker).
         futures = [

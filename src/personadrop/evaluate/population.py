@@ -49,7 +49,7 @@ class PopulationCell(BaseModel):
     representativeness: Estimate
     questions: dict[str, Estimate]
     variety: float  # entropy of the simulated answers / entropy of the real ones (mean over questions)
-    unreadable: int
+    unreadable: int  # replies that named no option (left out here; the judge scored them 0)
     subgroups: dict[str, dict[str, Estimate]] = {}  # item label -> its value -> representativeness
 
 
@@ -145,10 +145,20 @@ def _fidelity(
         out[variant][condition] = PopulationCell(
             representativeness=_estimate(float(np.mean(list(point.values()))), overall, n_rows),
             questions={qid: _estimate(point[qid], draws[qid], len(by_question[qid])) for qid in point},
-            variety=float(np.nanmean(varieties)) if varieties else math.nan,
+            variety=_mean([x for x in varieties if not math.isnan(x)]),
             unreadable=unreadable[(variant, condition)],
         )
     return dict(out)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def unreadable_share(cell: PopulationCell) -> float:
+    """The share of a cell's replies that named no option."""
+    total = cell.unreadable + cell.representativeness.n
+    return cell.unreadable / total if total else math.nan
 
 
 def _estimate(mean: float, draws: np.ndarray, n: int) -> Estimate:

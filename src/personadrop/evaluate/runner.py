@@ -73,8 +73,14 @@ class GridPlan:
         return self.judge_groups_todo * self.dimensions
 
 
-def plan_grid(store: ResultsStore, variants: Sequence[str], task: EvalTask, judge_name: str) -> GridPlan:
-    keys = [(v, c.name, e.id) for v in variants for c in task.conditions for e in task.examples]
+def plan_grid(
+    store: ResultsStore,
+    variants: Sequence[str],
+    task: EvalTask,
+    judge_name: str,
+    tasks: Mapping[str, EvalTask] | None = None,
+) -> GridPlan:
+    keys = grid_keys(variants, task, tasks)
     groups = {(c, e) for v, c, e in keys if not store.has_scores((v, c, e), judge_name)}
     return GridPlan(
         variants=len(variants),
@@ -84,6 +90,15 @@ def plan_grid(store: ResultsStore, variants: Sequence[str], task: EvalTask, judg
         generations_todo=sum(not store.has_generation(k) for k in keys),
         judge_groups_todo=len(groups),
     )
+
+
+def grid_keys(
+    variants: Sequence[str], task: EvalTask, tasks: Mapping[str, EvalTask] | None = None
+) -> list[tuple[str, str, str]]:
+    """Every (variant, condition, example id) the grid asks for: each variant's cells of its own task
+    (``tasks``: a sampled one) or of ``task``."""
+    tasks = tasks or {}
+    return [(v, c, e) for v in variants for c, e in tasks.get(v, task).cells()]
 
 
 def run_grid(
@@ -98,6 +113,7 @@ def run_grid(
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
     pool: Executor | None = None,
+    tasks: Mapping[str, EvalTask] | None = None,
 ) -> GridWork:
     """Generate and judge whatever the store does not hold yet (failed judgements are tried again).
 
@@ -107,19 +123,22 @@ def run_grid(
     one-thread processes (``pool``'s, when given), with the same rows as one process; judging stays in
     this process.
     ``shard`` (index, count): generate only every count-th chunk, from index on (one process of a launched
-    evaluation); with ``judge`` None nothing is judged.
+    evaluation); with ``judge`` None nothing is judged. ``tasks``: a task of its own for a simulator that
+    answers a sample of ``task``'s examples.
     """
-    chunks = grid_chunks(task, batch_size)
+    tasks = tasks or {}
+    chunks = {name: grid_chunks(tasks.get(name, task), batch_size) for name in simulators}
     work = GridWork()
     with _progress(progress) as bar:
         bars = {
-            name: bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks)) for name in simulators
+            name: bar.add_task(f"generate {name}", total=sum(len(c) for c in chunks[name]))
+            for name in simulators
         }
         spread: list[tuple[str, Simulator, int]] = []
         for number, (name, simulator, index) in enumerate(
-            (name, sim, i) for name, sim in simulators.items() for i in range(len(chunks))
+            (n, sim, i) for n, sim in simulators.items() for i in range(len(chunks[n]))
         ):
-            chunk = chunks[index]
+            chunk = chunks[name][index]
             if number % shard[1] != shard[0]:
                 continue  # another process's chunk
             if all(store.has_generation((name, c.name, e.id)) for c, e in chunk):
@@ -134,12 +153,13 @@ def run_grid(
         if spread:
             # Whole chunks first and the short last chunk of each simulator at the end, so the workers
             # finish together rather than one waiting while the other writes a whole chunk.
-            spread.sort(key=lambda job: len(chunks[job[2]]), reverse=True)
+            spread.sort(key=lambda job: len(chunks[job[0]][job[2]]), reverse=True)
 
             work.generated += generate_in_workers(
                 store,
                 spread,
                 task,
+                tasks,
                 workers=min(workers, len(spread)),
                 batch_size=batch_size,
                 advance=lambda name, n: bar.advance(bars[name], n),

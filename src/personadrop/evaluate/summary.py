@@ -58,6 +58,7 @@ class VariantInfo(Record):
     dropout_of: str | None = None  # the variant this one is, trained without dropout
     writes_states: bool = False  # writes latent states before its reply (follows the state scaffold)
     seeds: list[int] = Field(default_factory=list)
+    sample: int | None = None  # answered a seeded sample of this many examples (None: all of them)
 
 
 class JudgeBlock(JudgeUsage):

@@ -97,6 +97,24 @@ class EvalTask:
             split,
         )
 
+    def sample(self, n: int | None) -> EvalTask:
+        """The same task on a seeded sample of ``n`` of its examples (itself when ``n`` is None or not
+        smaller): what a slow simulator answers in a study that gives it ``sample: n``."""
+        if n is None or n >= len(self.examples):
+            return self
+        return EvalTask(
+            tuple(sample_examples(self.examples, n, self.seed)),
+            self.conditions,
+            self.seed,
+            self.dimensions,
+            self.source,
+            self.split,
+        )
+
+    def cells(self) -> list[tuple[str, str]]:
+        """Every (condition name, example id) of the grid."""
+        return [(c.name, e.id) for c in self.conditions for e in self.examples]
+
     @property
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions]

@@ -14,6 +14,7 @@ Imports are lazy, so importing this package pulls in neither torch nor an SDK.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from personadrop.errors import ConfigError
@@ -64,6 +65,26 @@ def parse_llm_spec(spec: str, what: str = "judge") -> tuple[str, str, str | None
     if base_url and not base_url.startswith(("http://", "https://")):
         raise bad(f": base URL {base_url!r} must start with http:// or https://")
     return backend, model, base_url or None
+
+
+def judge_dimensions(spec: str) -> tuple[str, ...]:
+    """The dimensions the judge ``spec`` names can score along, without building it."""
+    if spec.strip() == "survey":
+        from personadrop.judges.survey import SurveyJudge
+
+        return SurveyJudge.dimensions
+    return Judge.dimensions
+
+
+def check_judge_dimensions(spec: str, dimensions: Iterable[str]) -> None:
+    """Fail in one line when ``dimensions`` asks the judge ``spec`` for one it cannot score."""
+    known = judge_dimensions(spec)
+    beyond = [d for d in dimensions if d not in known]
+    if beyond:
+        raise ConfigError(
+            f"the {spec} judge scores {', '.join(known)} only, not {', '.join(beyond)}; leave those "
+            "dimensions out, or use a judge that reads them"
+        )
 
 
 def make_judge(spec: str, **options: Any) -> Judge:

@@ -68,6 +68,8 @@ class Judge(ABC):
 
     #: Registry name, e.g. ``exact``, ``embedding``, ``anthropic:claude-haiku-4-5``.
     name: str
+    #: What it can score along (the survey judge: the answer alone, no latent state).
+    dimensions: tuple[str, ...] = DIMENSIONS
 
     def __init__(self) -> None:
         self.usage = JudgeUsage()

@@ -6,7 +6,8 @@ equal to an option's text, else the option whose text appears first in it (the l
 at the same place), else a leading option number (``3`` or ``3.``). A nominal answer scores 1 when it is the
 real one and 0 otherwise; an ordinal answer scores 1 - |a - b| / (K - 1) for options a and b of K. A reply
 naming no option scores 0 and is counted in :attr:`SurveyJudge.unreadable` (the simulator failed to
-answer; not a judge failure).
+answer; not a judge failure). It scores the answer alone: it reads no latent state, so it cannot reward
+HumanLM's states.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class SurveyJudge(Judge):
     """Scores replies to survey questions by the answer they give (see the module docstring)."""
 
     name = "survey"
+    dimensions = ("response",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,6 +76,10 @@ class SurveyJudge(Judge):
     def score(self, requests: Sequence[JudgeRequest]) -> list[list[float]]:
         out = []
         for request in requests:
+            if request.dimension not in self.dimensions:
+                from personadrop.judges import check_judge_dimensions
+
+                check_judge_dimensions(self.name, [request.dimension])
             self.usage.calls += 1
             question = read_question(request.context)
             real = question.read(request.reference) if question else None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from personadrop.data.example import Example
 from personadrop.dropout import Condition, VisiblePersona
@@ -84,3 +84,6 @@ class SimulatorRecord(BaseModel):
     run: str | None = None  # the run directory or checkpoint it was loaded from
     base: dict[str, Any] | None = None  # the pretrained model a trained run started from
     external: bool = False  # made outside personadrop (an API model, a served checkpoint, a replies file)
+    # Answered only a seeded sample of this many of the evaluation's examples (a slow simulator); its means
+    # are over those. None: every example.
+    sample: int | None = Field(None, ge=1)

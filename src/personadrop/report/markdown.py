@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from personadrop.claims import GAINS
 from personadrop.evaluate.human import HumanAgreement
 from personadrop.evaluate.metrics import MIN_CEILING_LIFT, NAN_ESTIMATE, SINGLE_FIELD_MEAN, Estimate
+from personadrop.evaluate.population import unreadable_share
 from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.verdicts import RULE, Verdict
 from personadrop.models.scaffold import RULE as SCAFFOLD_RULE
@@ -91,6 +93,15 @@ def cautions(summary: Summary) -> list[str]:
                 f"`{condition}` "
                 "(its worst condition; such an output scores 0): there its scores and retention measure the "
                 "output format, not how well it reads the persona."
+            )
+    for v, by_condition in summary.population.items():
+        shares = {c: unreadable_share(cell) for c, cell in by_condition.items()}
+        condition, worst = max(shares.items(), key=lambda kv: -1 if math.isnan(kv[1]) else kv[1])
+        if worst >= UNREADABLE_CAUTION:
+            out.append(
+                f"{summary.label(v)} named none of the question's options in {worst:.0%} of its replies "
+                f"under `{condition}` (its worst condition; such a reply scores 0): its survey scores "
+                "measure whether it answers in the options' words as much as how it reads the persona."
             )
     if summary.missing:
         total = sum(n for cells in summary.missing.values() for n in cells.values())
@@ -177,6 +188,17 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
             "an API model or a served checkpoint was asked with the same persona rendering and instruction "
             "as a trained simulator (the persona under the condition as the system message, the thread "
             "after it), or a file of replies made elsewhere to the same prompts was read.",
+        ]
+    sampled = [v for v in variants if summary.variants.get(v) and summary.variants[v].sample]
+    if sampled:
+        lines += [
+            "",
+            "Answered on a seeded sample of the test examples (a slow simulator), the same sample under "
+            "every condition; their means and intervals are over that sample: "
+            + "; ".join(
+                f"{summary.label(v)}: {summary.variants[v].sample} of {summary.n_examples}" for v in sampled
+            )
+            + ".",
         ]
     lines += [line for text in cautions(summary) for line in ("", f"**Caution.** {text}")]
     if any(info.writes_states for info in summary.variants.values()):
@@ -350,7 +372,8 @@ def _population_section(summary: Summary) -> list[str]:
         "Representativeness of each variant's answers as a population (per question: 1 - Wasserstein / "
         "(K - 1) for ordinal questions, 1 - total variation for nominal ones; the mean over questions, 95% "
         "intervals over respondents). Variety: the entropy of the simulated answers over the real answers' "
-        "(0: everyone is given the same answer), with the full persona.",
+        "(0: everyone is given the same answer), with the full persona. Replies that name no option are "
+        "left out of both (the judge scores them 0); their share is the last column.",
         "",
     ]
     rows = []
@@ -359,6 +382,7 @@ def _population_section(summary: Summary) -> list[str]:
         row = {"variant": summary.label(v)}
         row |= {c: ci(cells[c].representativeness) if c in cells else "-" for c in conditions}
         row["variety (full)"] = fmt(cells["full"].variety) if "full" in cells else "-"
+        row["no option named (full)"] = pct(unreadable_share(cells["full"])) if "full" in cells else "-"
         rows.append(row)
     lines += [*_table(rows), ""]
     groups = [

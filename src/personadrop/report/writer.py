@@ -185,6 +185,7 @@ def _variants(dirs: Sequence[EvaluationDir], summary: Summary) -> dict[str, Vari
             dropout_of=row.dropout_of if row else None,
             writes_states=bool(record and record.task == "states+response"),
             seeds=summary.seeds.get(v, []),
+            sample=record.sample if record else None,
         )
     return out
 

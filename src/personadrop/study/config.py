@@ -100,15 +100,22 @@ class EvaluationSpec(_Plain):
         return dims
 
 
-class ExternalSimulator(_Plain):
-    """A simulator made elsewhere, evaluated beside the trained ones: ``openai:<model>[@base_url]``,
-    ``anthropic:<model>`` or ``replies:<file>``, with options of
+class ListedSimulator(_Plain):
+    """A simulator the study evaluates but does not train, listed under ``simulators``: an API model
+    (``openai:<model>[@base_url]``, ``anthropic:<model>``), ``replies:<file>``, a model by name
+    (``smollm2-135m``, prompted with the persona as it is) or a checkpoint or training run directory.
+    A bare string is the spec alone. ``name``: what the report calls it (default: from the spec).
+    ``sample``: answer a seeded sample of this many of the evaluation's examples (a slow simulator), the
+    same sample under every condition. Other keys are its options: for an API model those of
     :class:`~personadrop.models.api.APISimulator` (``temperature``, ``max_tokens``, ``concurrency``,
-    ``requests_per_minute``, ``prices``, ...). A bare string is the spec alone."""
+    ``requests_per_minute``, ``prices``, ...), for a checkpoint decoding settings (``temperature``,
+    ``max_new_tokens``, ``batch_size``, ...) and ``max_prompt_tokens``."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     spec: str
+    name: str | None = None
+    sample: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,18 +125,42 @@ class ExternalSimulator(_Plain):
     @field_validator("spec")
     @classmethod
     def _known(cls, spec: str) -> str:
-        from personadrop.simulators import API_PREFIXES, is_external
+        from personadrop.models.registry import BASES, MODELS
+        from personadrop.simulators import API_PREFIXES, BAYES, TABULAR, is_external
 
-        if not is_external(spec):
-            raise ValueError(
-                f"{spec!r} is not an external simulator (openai:<model>[@base_url], anthropic:<model>, "
-                "replies:<file>); trained variants go in `variants`"
-            )
+        if spec in (BAYES, TABULAR):
+            raise ValueError(f"{spec!r} is a variant of the study: list it in `variants`")
         if spec.startswith(API_PREFIXES):
             from personadrop.judges import parse_llm_spec
 
             parse_llm_spec(spec, "simulator")
+        elif not is_external(spec) and spec not in BASES and spec not in MODELS and not Path(spec).is_dir():
+            raise ValueError(
+                f"{spec!r} is not a simulator: give openai:<model>[@base_url], anthropic:<model>, "
+                f"replies:<file>, a model name ({', '.join([*MODELS, *BASES])}) or a checkpoint directory"
+            )
         return spec
+
+    @model_validator(mode="after")
+    def _checkpoint_options(self) -> ListedSimulator:
+        if self.external:
+            return self  # an API model's options are checked where it is built, against its own list
+        from personadrop.models.hf import Decoding
+
+        unknown = sorted(set(self.options) - set(Decoding.model_fields) - {"max_prompt_tokens"})
+        if unknown:
+            raise ValueError(
+                f"simulator {self.spec!r} does not take {', '.join(unknown)} (a checkpoint takes "
+                f"max_prompt_tokens and {', '.join(Decoding.model_fields)})"
+            )
+        return self
+
+    @property
+    def external(self) -> bool:
+        """Behind an API or in a file (else a checkpoint loaded here)."""
+        from personadrop.simulators import is_external
+
+        return is_external(self.spec)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -153,12 +184,12 @@ class StudyConfig(_Plain):
     # Runs trained side by side; None: 2 on a CPU, 1 for a checkpoint.
     training_workers: int | None = Field(None, ge=1)
     # None: every variant the data and model allow (`bayes` for a world, `prompted` for a checkpoint); with
-    # `simulators` listed, only the variants named here (none: the external simulators alone).
+    # `simulators` listed, only the variants named here (none: the listed simulators alone).
     variants: list[str] = Field(default_factory=list)
-    # Simulators made elsewhere (API models, served checkpoints, replies files), evaluated beside the
-    # variants.
-    simulators: list[ExternalSimulator] = Field(default_factory=list)
-    judge: str = "exact"  # scores the evaluation
+    # Simulators the study does not train (API models, served checkpoints, replies files, a model prompted
+    # as it is), evaluated beside the variants; see ListedSimulator.
+    simulators: list[ListedSimulator] = Field(default_factory=list)
+    judge: str = ""  # scores the evaluation; empty: `survey` for survey data, else `exact`
     judge_options: dict[str, Any] = Field(default_factory=dict)
     reward_judge: str | None = None  # GRPO rewards; default: the evaluation judge (with its options)
     reward_judge_options: dict[str, Any] = Field(default_factory=dict)  # for a reward judge of its own
@@ -207,6 +238,16 @@ class StudyConfig(_Plain):
         return [v for v in VARIANTS if v in names]
 
     @model_validator(mode="after")
+    def _judge_for_the_data(self) -> StudyConfig:
+        if not self.judge:
+            self.judge = "survey" if self._has_survey else "exact"
+        return self
+
+    @property
+    def _has_survey(self) -> bool:
+        return self.data.path is not None and (Path(self.data.path) / SURVEY_FILE).is_file()
+
+    @model_validator(mode="after")
     def _embedded_base_for_worlds(self) -> StudyConfig:
         # A synthetic world starts from the shipped base, pretrained on other worlds; `model: {preset: tiny}`
         # trains the tiny model from scratch instead.
@@ -219,10 +260,13 @@ class StudyConfig(_Plain):
     @model_validator(mode="after")
     def _variants_fit_the_data_and_model(self) -> StudyConfig:
         has_world, has_checkpoint = self.data.world is not None, bool(self.model.get("path"))
-        has_survey = self.data.path is not None and (Path(self.data.path) / SURVEY_FILE).is_file()
+        has_survey = self._has_survey
         # None given: every variant the data and model allow (the embedded base's untrained row is left out
-        # unless asked for), except in a study of external simulators alone. Survey rows have no latent
-        # states, so HumanLM, which trains on them, is left out there.
+        # unless asked for), except in a study of listed simulators alone. HumanLM needs a reward judge
+        # that reads latent states: the survey judge reads only the answer, so with it HumanLM is left out.
+        from personadrop.judges import judge_dimensions
+
+        states_unrewarded = judge_dimensions(self.reward_judge_spec()[0]) == ("response",)
         if not self.variants and not self.simulators:
             real_checkpoint = has_checkpoint and self.model.get("path") != EMBEDDED_BASE
             self.variants = [
@@ -231,7 +275,7 @@ class StudyConfig(_Plain):
                 if (has_world or not v.needs_world)
                 and (has_survey or not v.needs_survey)
                 and (real_checkpoint or not v.needs_checkpoint)
-                and not (has_survey and v.method == "humanlm")
+                and not (states_unrewarded and v.method == "humanlm")
             ]
         for v in self.variants:
             if VARIANTS[v].needs_world and not has_world:
@@ -240,10 +284,27 @@ class StudyConfig(_Plain):
                 )
             if VARIANTS[v].needs_survey and not has_survey:
                 raise ValueError(f"the `{v}` variant exists only for survey data (`personadrop survey`)")
-            if has_survey and VARIANTS[v].method == "humanlm":
-                raise ValueError(f"`{v}` trains on latent states, which survey rows do not have; remove it")
+            if states_unrewarded and VARIANTS[v].method == "humanlm":
+                raise ValueError(
+                    f"`{v}` is rewarded on latent states, which the survey judge does not read (it reads the "
+                    "answer); remove it, or give an LLM reward_judge (anthropic:<model>, openai:<model>)"
+                )
             if VARIANTS[v].needs_checkpoint and not has_checkpoint:
                 raise ValueError(f"the `{v}` variant needs a pretrained checkpoint as the study's model.path")
+        return self
+
+    @model_validator(mode="after")
+    def _dimensions_the_judge_scores(self) -> StudyConfig:
+        # Left unset: every dimension the judge scores (the survey judge: the answer alone).
+        from personadrop.judges import check_judge_dimensions, judge_dimensions
+
+        ev = self.evaluation
+        if "dimensions" not in ev.model_fields_set:
+            ev.dimensions = [d for d in ev.dimensions if d in judge_dimensions(self.judge)]
+        try:
+            check_judge_dimensions(self.judge, ev.dimensions)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
         return self
 
     @property

@@ -26,8 +26,9 @@ from personadrop.evaluate.evaluation import check_failures
 from personadrop.evaluate.summary import Summary
 from personadrop.evaluate.task import EvalTask
 from personadrop.models.base import Simulator, SimulatorRecord
+from personadrop.models.registry import check_model
 from personadrop.simulators import API_PREFIXES, describe_simulator, load_simulator, member_name
-from personadrop.study.config import StudyConfig, dump_config
+from personadrop.study.config import ListedSimulator, StudyConfig, dump_config
 from personadrop.study.data import DataSource
 from personadrop.study.layout import StudyLayout
 from personadrop.study.plan import StudyPlan
@@ -156,7 +157,7 @@ class Study:
             plan.judge_lines.append("evaluation " + ev.describe())
         for sim in self.cfg.simulators:
             if examples is not None and sim.spec.startswith(API_PREFIXES):
-                plan.judge_lines.append(self._plan_external(sim.spec, examples))
+                plan.judge_lines.append(self._plan_external(sim, examples))
         if any(self._method(r.spec).uses_reward for r in self.planned_runs()):
             reward, _ = self.cfg.reward_judge_spec()
             plan.judge_lines.append(
@@ -196,11 +197,18 @@ class Study:
             if not VARIANTS[name].trained:
                 out[name] = SimulatorRecord(variant=name, run=self._untrained_source(name)[0])
         for sim in self.cfg.simulators:
-            name, record = describe_simulator(sim.spec)
+            name, record = self._listed_record(sim)
             if name in out:
-                raise ConfigError(f"two simulators of the study are both called {name!r}")
+                raise ConfigError(f"two simulators of the study are both called {name!r}; give one a `name`")
             out[name] = record
         return out
+
+    def _listed_record(self, sim: ListedSimulator) -> tuple[str, SimulatorRecord]:
+        """A listed simulator's stored name and record: not trained by this study (labelled external in the
+        report), and the sample it answers."""
+        name, record = describe_simulator(sim.spec)
+        name = sim.name or name
+        return name, record.model_copy(update={"variant": name, "external": True, "sample": sim.sample})
 
     def simulators(
         self, *, finished_only: bool = False, first_seed_only: bool = False
@@ -210,11 +218,12 @@ class Study:
         out: dict[str, Simulator] = {}
         decoding = dict(self.cfg.evaluation.decoding)
         first = self.cfg.seeds[0]
+        listed = {self._listed_record(sim)[0]: sim for sim in self.cfg.simulators}
         for name, record in self.members().items():
-            if first_seed_only and record.seed not in (None, first):
+            if name in listed:
+                out[name] = self._listed(listed[name], name)
+            elif first_seed_only and record.seed not in (None, first):
                 continue
-            if record.external:
-                out[name] = self._external(name)
             elif record.seed is not None:
                 if finished_only and not RunDir(record.run or "").done:
                     continue
@@ -224,27 +233,30 @@ class Study:
                 out[name] = load_simulator(spec, data=self.data.location, name=name, **options, **decoding)
         return out
 
-    def _plan_external(self, spec: str, examples: int) -> str:
+    def _plan_external(self, sim: ListedSimulator, examples: int) -> str:
         """The dry-run line of an API simulator: its prompts counted where the data is at hand, else
         estimated (a real HUMANUAL persona is ~3,700 characters; a thread is taken as ~2,000)."""
-        simulator = self._external(describe_simulator(spec)[0])
+        simulator = self._listed(sim, self._listed_record(sim)[0])
         try:
             if not self.data.ready:
-                calls = len(self.cfg.evaluation.conditions) * examples
+                calls = len(self.cfg.evaluation.conditions) * min(examples, sim.sample or examples)
                 return simulator.plan_estimate(calls, 3_700 + 2_000)  # type: ignore[attr-defined]
             from personadrop.evaluate.grid import grid_item
 
-            task = self.task()
+            task = self.task().sample(sim.sample)
             items = [grid_item(c, e, task.seed) for c in task.conditions for e in task.examples]
             return simulator.plan(items)  # type: ignore[attr-defined]
         finally:
             simulator.close()
 
-    def _external(self, name: str) -> Simulator:
-        """An external simulator of the config, its API replies cached inside the study."""
-        sim = next(x for x in self.cfg.simulators if describe_simulator(x.spec)[0] == name)
-        api = {"cache_dir": self.layout.judge_cache, "seed": self.cfg.seed, **sim.options}
-        return load_simulator(sim.spec, name=name, api=api if sim.spec.startswith(API_PREFIXES) else None)
+    def _listed(self, sim: ListedSimulator, name: str) -> Simulator:
+        """A listed simulator: an API model with its replies cached inside the study, a replies file, or a
+        checkpoint with the study's evaluation decoding (its own options first)."""
+        if sim.external:
+            api = {"cache_dir": self.layout.judge_cache, "seed": self.cfg.seed, **sim.options}
+            return load_simulator(sim.spec, name=name, api=api if sim.spec.startswith(API_PREFIXES) else None)
+        options = {**self.cfg.evaluation.decoding, **sim.options}
+        return load_simulator(sim.spec, data=self.data.location, name=name, **options)
 
     def _untrained_source(self, name: str) -> tuple[str, dict[str, Any]]:
         """What an untrained variant loads: the study's base checkpoint (with the training prompt budget and
@@ -476,8 +488,12 @@ class Study:
         try:
             judge.check_ready()
             self._reward_judge_ready()
-            for sim in self.cfg.simulators:  # their keys, and a replies file readable, before any training
-                loaded = self._external(describe_simulator(sim.spec)[0])
+            for sim in self.cfg.simulators:  # keys, replies files and models at hand, before any training
+                if not sim.external:
+                    if not RunDir(sim.spec).is_run:
+                        check_model(sim.spec)
+                    continue
+                loaded = self._listed(sim, self._listed_record(sim)[0])
                 try:
                     loaded.check_ready()
                 finally:
