@@ -176,3 +176,19 @@ def test_gains_pair_seeds_and_examples_and_keep_per_seed_values(examples):
     gain = summary.gains["grpo+fd vs grpo"]["full"]
     # Within a seed the gain is constant across examples: the interval is the spread of the three seeds.
     assert 0.1 <= gain.ci_low < 0.2 < gain.ci_high <= 0.3
+
+
+def test_persona_use_is_measured_on_the_examples_the_simulator_answered():
+    """A simulator that answered a sample is compared with the reference on that sample: where the visible
+    fields lift the reference there by less than the minimum, persona use is undefined (NaN), whatever they
+    do on the other examples."""
+    boot = Bootstrap(0, 200)
+    ceiling = np.array([1.0] * 10 + [0.51] * 10)
+    blind = np.array(
+        [0.0] * 10 + [0.5] * 10
+    )  # the persona lifts the reference on the first ten (almost) alone
+    everywhere = np.full(20, 0.5)
+    sampled = np.array([np.nan] * 10 + [0.6] * 10)  # answered the last ten, where the lift is 0.01
+    # Over all twenty: (0.5 - 0.25) / (0.755 - 0.25).
+    assert boot.persona_use(everywhere, ceiling, blind).mean == pytest.approx(0.25 / 0.505)
+    assert math.isnan(boot.persona_use(sampled, ceiling, blind).mean)

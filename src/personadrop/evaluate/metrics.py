@@ -163,9 +163,10 @@ class Bootstrap:
 
     def persona_use(self, values: np.ndarray, ceiling: np.ndarray, blind: np.ndarray) -> Estimate:
         """(score - blind) / (ceiling - blind): the share of what the visible fields make achievable that is
-        realized; NaN where they lift the ceiling by less than :data:`MIN_CEILING_LIFT`."""
-        found = self._means([np.atleast_2d(ceiling), np.atleast_2d(blind)])
-        if found is None or found[0][0] - found[0][1] < MIN_CEILING_LIFT:
+        realized, on the examples all three were judged on (a simulator that answered a sample: that sample);
+        NaN where the visible fields lift the ceiling there by less than :data:`MIN_CEILING_LIFT`."""
+        found = self._means([np.atleast_2d(values), np.atleast_2d(ceiling), np.atleast_2d(blind)])
+        if found is None or found[0][1] - found[0][2] < MIN_CEILING_LIFT:
             return NAN_ESTIMATE
         return self.statistic([values, ceiling, blind], lambda v, c, n: (v - n) / (c - n))
 

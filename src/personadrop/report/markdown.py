@@ -146,7 +146,8 @@ def render_markdown(summary: Summary, figures: Sequence[Path], title: str) -> st
                 "retention, one field": retention_range(r.retention_one_field),
                 "retention, items:0.9": pct(r.retention_items),
                 **({"persona use, full": share(r.persona_use_full)} if summary.persona_use else {}),
-                "below ceiling (full, unseen users)": fmt(r.below_ceiling, signed=True),
+                f"below {'ceiling' if summary.reference == CEILING else summary.reference} "
+                "(full, unseen users)": fmt(r.below_ceiling, signed=True),
             }
             for r in headline(summary)
         ]
