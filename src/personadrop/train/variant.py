@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from personadrop.train.stages import RunContext
 from personadrop.variants import variant_name
 
 log = logging.getLogger(__name__)
+
+# TRL 1.16 reads `is_gradient_checkpointing`, which transformers 5.24 deprecates: a warning in the middle of
+# every training log that no user can act on.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def load_train_examples(
