@@ -56,7 +56,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
             ["data", "inspect", str(path)],
             "train.jsonl:2 (example p1/user1/2): persona of example p1/user1/2, field 'values'",
         ),
-        (["data", "render", str(path), "-c", "only:hobbies"], "unknown field 'hobbies'"),
+        (["data", "render", str(path), "-c", "only:hobbies"], "names field 'hobbies', which example"),
         (["data", "render", str(path), "-i", "7", "--bogus"], None),
         (["data", "render", str(path), "-i", "0", "--task", "poem"], "unknown task"),
         (["data", "inspect", str(tmp_path / "nope.jsonl")], "no such file"),

@@ -209,7 +209,7 @@ def test_probability_names_are_canonical():
     ("name", "needle"),
     [
         ("everything", "valid forms"),
-        ("only:hobbies", "fields are: demographics"),
+        ("only:Hob!bies", "fields are: demographics"),
         ("only:", "unknown field"),
         ("only:values+values", "named twice"),
         ("items:1.5", "probability"),
@@ -226,6 +226,19 @@ def test_unknown_condition_names_list_valid_ones(name, needle):
 
 def test_extra_fields_can_be_allowed():
     assert parse_condition("only:hobbies", known_fields=(*FIELD_NAMES, "hobbies")).name == "only:hobbies"
+    with pytest.raises(ConditionError, match="unknown field 'hobbies'"):
+        parse_condition("only:hobbies", known_fields=FIELD_NAMES)
+
+
+def test_a_field_of_the_datas_own_is_checked_against_the_data():
+    """A name parses wherever it is well formed; the data it meets says whether the field exists."""
+    from personadrop.dropout import check_fields
+
+    policy = parse_condition("drop:values,only:background+politics")
+    assert policy.named_fields == ("values", "background", "politics")
+    check_fields([policy], (*FIELD_NAMES, "background", "politics"), "a survey")
+    with pytest.raises(ConditionError, match="names field 'background', which the world does not have"):
+        check_fields([policy], FIELD_NAMES, "the world")
 
 
 # --------------------------------------------------------------------------- properties

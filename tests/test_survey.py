@@ -91,6 +91,8 @@ def write(tmp_path: Path, spec: dict, frame: pd.DataFrame) -> tuple[Path, Path]:
         (lambda s: s["questions"][1].update(options=[]), "at least two answer options"),
         (lambda s: s["questions"][1].update(kind="scale"), "questions.1.kind"),
         (lambda s: s.update(subgroups=["party"]), "subgroup 'party' is not the label of a persona item"),
+        (lambda s: s["persona"].update(Values=[]), "persona field 'values' is given twice"),
+        (lambda s: s["persona"].update({"2nd": []}), "persona field '2nd': start with a letter"),
     ],
 )
 def test_a_bad_spec_is_one_line(tmp_path, cli, change, needle):
@@ -201,6 +203,45 @@ def test_the_report_gives_population_fidelity_on_survey_data(tmp_path, cli):
     groups = cells["full"]["subgroups"]["political leaning"]
     assert set(groups) == {"left", "centre", "right"} and all(0 <= g["mean"] <= 1 for g in groups.values())
     assert (tmp_path / "report" / "figures" / "fig8_population.png").is_file()
+
+
+def test_fields_of_a_surveys_own_are_what_evaluation_shows_alone_by_default(tmp_path, cli):
+    """A spec may name its fields anything: `Political_Views` is the field `political_views`; by default
+    `evaluate` and a study judge with `survey` and show each of the survey's own fields alone."""
+    spec = json.loads(json.dumps(SPEC))
+    spec["persona"] = {
+        "Background": SPEC["persona"]["demographics"],
+        "Political_Views": SPEC["persona"]["values"],
+    }
+    spec["subgroups"] = []
+    spec_path, table = write(tmp_path, spec, made_table(200))
+    assert cli("survey", "--spec", spec_path, "--table", table, "--out", tmp_path / "data")[0] == 0
+    code, _, err = cli(
+        "evaluate",
+        "--model",
+        "tabular",
+        "--data",
+        tmp_path / "data",
+        "--out",
+        tmp_path / "ev",
+        "--no-progress",
+    )
+    assert code == 0, err
+    meta = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert meta["judge"] == "survey" and meta["dimensions"] == ["response"]
+    assert meta["conditions"] == ["full", "none", "only:background", "only:political_views", "items:0.9"]
+    from personadrop.errors import ConfigError
+    from personadrop.study import load_study_config
+
+    cfg = load_study_config(None, "quick", data={"path": str(tmp_path / "data")})
+    assert [c.name for c in cfg.evaluation.conditions] == meta["conditions"]
+    with pytest.raises(ConfigError, match="names field 'politics', which the study's data does not have"):
+        load_study_config(
+            None,
+            "quick",
+            data={"path": str(tmp_path / "data")},
+            evaluation={"conditions": ["full", "only:politics"]},
+        )
 
 
 def test_a_study_on_survey_data_takes_the_tabular_reference_and_no_humanlm(tmp_path, cli):

@@ -61,4 +61,17 @@ def test_training_dropout_is_written_as_a_condition():
     assert resolve_config("sft").train_condition.is_full
     assert resolve_config("sft", field_dropout=0).train_condition.is_full
     with pytest.raises(ConditionError, match="unknown field"):
-        resolve_config("sft", train_condition="only:hobbies")
+        resolve_config("sft", train_condition="only:Hob!bies")  # no field is written so
+
+
+def test_a_train_condition_naming_a_field_the_data_lacks_fails_before_training():
+    """Field names are checked against the data (a survey's personas have fields of their own)."""
+    from personadrop.data.rows import example_from_row
+    from personadrop.train.variant import load_train_examples
+
+    from conftest import humanual_row
+
+    examples = [example_from_row(humanual_row(i), split="train") for i in range(3)]
+    assert load_train_examples(examples, resolve_config("sft", train_condition="only:values"))[0]
+    with pytest.raises(ConditionError, match="names field 'hobbies', which <in-memory> does not have"):
+        load_train_examples(examples, resolve_config("sft", train_condition="only:hobbies"))

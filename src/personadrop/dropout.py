@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 from personadrop.errors import ConditionError, ConfigError
-from personadrop.persona import FIELD_NAMES, MissingStyle, Persona
+from personadrop.persona import FIELD_NAME, FIELD_NAMES, MissingStyle, Persona
 
 _RANGE = 2**32  # draws are uniform integers in [0, 2**32)
 
@@ -129,6 +129,11 @@ class Policy(ABC):
         """The item-dropout probability of a pure item-dropout condition (``items:0.9`` -> 0.9); else None."""
         return None
 
+    @property
+    def named_fields(self) -> tuple[str, ...]:
+        """The fields this condition names (``only:values+interests`` -> both); checked against the data's."""
+        return ()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -171,6 +176,10 @@ class KeepOnly(Policy):
     def single_field(self) -> str | None:
         return self.fields[0] if len(self.fields) == 1 else None
 
+    @property
+    def named_fields(self) -> tuple[str, ...]:
+        return self.fields
+
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         keep = set(self.fields)
         return tuple(m if f.name in keep else 0 for f, m in zip(persona.fields, masks, strict=True))
@@ -185,6 +194,10 @@ class Drop(Policy):
     @property
     def name(self) -> str:  # type: ignore[override]
         return "drop:" + "+".join(self.fields)
+
+    @property
+    def named_fields(self) -> tuple[str, ...]:
+        return self.fields
 
     def apply(self, persona: Persona, key: MaskKey, masks: tuple[int, ...]) -> tuple[int, ...]:
         gone = set(self.fields)
@@ -331,6 +344,10 @@ class Compose(Policy):
     def hides_text(self) -> bool:
         return any(p.hides_text for p in self.policies)
 
+    @property
+    def named_fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for p in self.policies for f in p.named_fields))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Compose) and self.policies == other.policies
 
@@ -351,26 +368,45 @@ CONDITION_FORMS = (
 _PROB = re.compile(r"^(?:0(?:\.\d+)?|1(?:\.0+)?|\.\d+)$")
 
 
-def parse_condition(name: str, known_fields: Iterable[str] = FIELD_NAMES) -> Policy:
+def parse_condition(name: str, known_fields: Iterable[str] | None = None) -> Policy:
     """Turn a condition name (``only:values``, ``items:0.9``, ...) into its policy.
 
-    ``known_fields`` lists the field names ``only:``/``drop:`` accept; unknown names raise
-    :class:`ConditionError` listing the valid forms.
+    ``known_fields`` lists the field names ``only:``/``drop:`` accept (unknown ones raise
+    :class:`ConditionError` naming the known ones); None accepts any well-formed field name, to be checked
+    with :func:`check_fields` where the data is known (a survey's personas have fields of their own).
     """
     if not isinstance(name, str) or not name.strip():
         raise ConditionError(f"empty condition name; valid forms: {', '.join(CONDITION_FORMS)}")
-    return _parse(name, tuple(known_fields))
+    return _parse(name, None if known_fields is None else tuple(known_fields))
+
+
+def check_fields(policies: Iterable[Policy], known: Iterable[str], where: str) -> None:
+    """Fail in one line when a condition names a field that ``where`` (the data) does not have."""
+    known = tuple(dict.fromkeys(known))
+    for policy in policies:
+        unknown = [f for f in policy.named_fields if f not in known]
+        if unknown:
+            raise ConditionError(
+                f"condition {_shown(policy.name)} names field {_shown(unknown[0])}, which {where} does not "
+                f"have; its fields are: {', '.join(known)}"
+            )
+
+
+def fields_of(personas: Iterable[Persona]) -> tuple[str, ...]:
+    """Every field name the personas hold: the standard five, then any of their own, in order of first
+    appearance."""
+    return tuple(dict.fromkeys([*FIELD_NAMES, *(f for p in personas for f in p.field_names)]))
 
 
 @lru_cache(maxsize=1024)
-def _parse(name: str, known: tuple[str, ...]) -> Policy:
+def _parse(name: str, known: tuple[str, ...] | None) -> Policy:
     # Policies are immutable, so one parsed object can serve every caller of the same name.
     parts = [part.strip().lower() for part in name.split(",")]
     policies = [_parse_one(part, name, known) for part in parts]
     return policies[0] if len(policies) == 1 else Compose(*policies)
 
 
-def parse_conditions(spec: str | Sequence[str], known_fields: Iterable[str] = FIELD_NAMES) -> list[Policy]:
+def parse_conditions(spec: str | Sequence[str], known_fields: Iterable[str] | None = None) -> list[Policy]:
     """Parse a list of names, or a whitespace/semicolon separated string of them; keeps order, drops
     repeats."""
     names = spec.replace(";", " ").split() if isinstance(spec, str) else list(spec)
@@ -383,7 +419,7 @@ def parse_conditions(spec: str | Sequence[str], known_fields: Iterable[str] = FI
     return list(out.values())
 
 
-def _parse_one(part: str, whole: str, known: tuple[str, ...]) -> Policy:
+def _parse_one(part: str, whole: str, known: tuple[str, ...] | None) -> Policy:
     if part == "full":
         return Full()
     if part == "none":
@@ -391,11 +427,13 @@ def _parse_one(part: str, whole: str, known: tuple[str, ...]) -> Policy:
     kind, sep, arg = part.partition(":")
     if sep and kind in ("only", "drop"):
         fields = tuple(f.strip() for f in arg.split("+"))
-        unknown = [f for f in fields if f not in known]
+        unknown = [f for f in fields if not FIELD_NAME.match(f) or (known is not None and f not in known)]
         if not arg or unknown:
             named = ", ".join(_shown(f) for f in unknown[:3]) or repr("")
+            listed = ", ".join(known if known is not None else FIELD_NAMES)
             raise ConditionError(
-                f"unknown field {named} in condition {_shown(whole)}; fields are: {', '.join(known)}"
+                f"unknown field {named} in condition {_shown(whole)}; fields are: {listed}"
+                + ("" if known is not None else " (or the data's own)")
             )
         if len(set(fields)) != len(fields):
             raise ConditionError(f"a field is named twice in condition {_shown(whole)}")
@@ -462,9 +500,9 @@ Condition = Annotated[
 #: dropped with p = 0.9 (where the seed's item-dropout claims are). Every cell is evaluated for every
 #: training seed, so its size is what a study pays per seed; an item-dropout curve (``items:0.1`` ...
 #: ``items:0.9``) is one config line away, at a cost in time.
-DEFAULT_CONDITIONS: tuple[Policy, ...] = (
-    Full(),
-    NoPersona(),
-    *(KeepOnly((f,)) for f in FIELD_NAMES),
-    ItemDropout(0.9),
-)
+def default_conditions(fields: Sequence[str] = FIELD_NAMES) -> tuple[Policy, ...]:
+    """The evaluation grid over personas with ``fields``: full, none, each field alone, items:0.9."""
+    return (Full(), NoPersona(), *(KeepOnly((f,)) for f in fields), ItemDropout(0.9))
+
+
+DEFAULT_CONDITIONS: tuple[Policy, ...] = default_conditions()

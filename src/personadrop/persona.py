@@ -38,7 +38,7 @@ MAX_ITEMS_PER_FIELD = 256
 MissingStyle = Literal["marker", "omit"]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
-_FIELD_NAME = re.compile(r"^[a-z][a-z0-9 _-]{0,63}$")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9 _-]{0,63}$")  # a well-formed field name, as personas hold it
 _RENDERED_FIELD = re.compile(r"^([A-Z][A-Za-z0-9 _-]{0,63}):(.*)$")
 
 
@@ -254,15 +254,23 @@ def _parse(raw: Any) -> Persona:
     return _structured(raw)
 
 
+def field_key(name: str) -> str:
+    """A field's name as personas hold it (case-insensitive: lower-case, runs of spaces made one); a
+    PersonaError for one that cannot be a field name (it must start with a letter; letters, digits, spaces,
+    ``_`` and ``-`` after it; at most 64 characters)."""
+    key = _WHITESPACE.sub(" ", name.strip().lower())
+    if not FIELD_NAME.match(key):
+        raise PersonaError(f"invalid field name {name!r:.60}", field=name[:60])
+    return key
+
+
 def _structured(raw: Mapping[Any, Any]) -> Persona:
     by_name: dict[str, PersonaField] = {}
     total = 0
     for key, value in raw.items():
         if not isinstance(key, str):
             raise PersonaError(f"field names must be strings, got {type(key).__name__} {key!r:.40}")
-        name = _WHITESPACE.sub(" ", key.strip().lower())
-        if not _FIELD_NAME.match(name):
-            raise PersonaError(f"invalid field name {key!r:.60}", field=key[:60])
+        name = field_key(key)
         if name in by_name:
             raise PersonaError("field appears twice (names are case-insensitive)", field=name)
         parsed = _parse_field(name, value)

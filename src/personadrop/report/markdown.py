@@ -94,15 +94,18 @@ def cautions(summary: Summary) -> list[str]:
                 "(its worst condition; such an output scores 0): there its scores and retention measure the "
                 "output format, not how well it reads the persona."
             )
-    for v, by_condition in summary.population.items():
-        shares = {c: unreadable_share(cell) for c, cell in by_condition.items()}
+    unanswered = []
+    for v in ordered(summary.population):
+        shares = {c: unreadable_share(cell) for c, cell in summary.population[v].items()}
         condition, worst = max(shares.items(), key=lambda kv: -1 if math.isnan(kv[1]) else kv[1])
         if worst >= UNREADABLE_CAUTION:
-            out.append(
-                f"{summary.label(v)} named none of the question's options in {worst:.0%} of its replies "
-                f"under `{condition}` (its worst condition; such a reply scores 0): its survey scores "
-                "measure whether it answers in the options' words as much as how it reads the persona."
-            )
+            unanswered.append(f"{summary.label(v)} in {worst:.0%} of its replies under `{condition}`")
+    if unanswered:
+        out.append(
+            f"Named none of the question's options (worst condition; such a reply scores 0): "
+            f"{'; '.join(unanswered)}. There the survey scores measure whether a simulator answers in the "
+            "options' words as much as how it reads the persona."
+        )
     if summary.missing:
         total = sum(n for cells in summary.missing.values() for n in cells.values())
         worst_cell = max(

@@ -15,10 +15,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from personadrop.data.survey import SURVEY_FILE
-from personadrop.dropout import DEFAULT_CONDITIONS, Condition, FieldDropout, Policy, field_dropout_shorthand
+from personadrop.dropout import (
+    DEFAULT_CONDITIONS,
+    Condition,
+    FieldDropout,
+    Policy,
+    check_fields,
+    default_conditions,
+    field_dropout_shorthand,
+)
 from personadrop.errors import ConditionError, ConfigError
 from personadrop.judges.base import DIMENSIONS
 from personadrop.limits import Seed
+from personadrop.persona import FIELD_NAMES
 from personadrop.settings import first_error, merge_settings, read_settings
 from personadrop.variants import VARIANTS
 
@@ -291,6 +300,24 @@ class StudyConfig(_Plain):
                 )
             if VARIANTS[v].needs_checkpoint and not has_checkpoint:
                 raise ValueError(f"the `{v}` variant needs a pretrained checkpoint as the study's model.path")
+        return self
+
+    @model_validator(mode="after")
+    def _conditions_fit_the_fields(self) -> StudyConfig:
+        # Survey personas have fields of their own: left unset, the grid shows each of them alone; set, a
+        # condition naming a field the data lacks fails now (other data is checked once it is loaded).
+        from personadrop.data.survey import survey_fields
+
+        own = survey_fields(self.data.path) if self._has_survey else None
+        ev = self.evaluation
+        if own is not None and "conditions" not in ev.model_fields_set:
+            ev.conditions = list(default_conditions(own))
+        if own is not None or self.data.world is not None:
+            known = [*FIELD_NAMES, *(own or [])]
+            try:
+                check_fields([*ev.conditions, *self.train_condition], known, "the study's data")
+            except ConditionError as err:
+                raise ValueError(str(err)) from None
         return self
 
     @model_validator(mode="after")

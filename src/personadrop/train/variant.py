@@ -17,6 +17,7 @@ from typing import Any
 
 from personadrop.data.example import Example
 from personadrop.distributed import is_main, main_first, rank, world_size
+from personadrop.dropout import check_fields, fields_of
 from personadrop.errors import ConfigError, DataError
 from personadrop.files import exclusive
 from personadrop.judges.base import Judge
@@ -50,6 +51,7 @@ def load_train_examples(
         examples, source = load_examples(data, split="train", on_bad_row=on_bad_row).examples, str(data)
         if file_split(data) in ("val", "test"):
             log.warning("training on %s: its name says it is the %s split", data, file_split(data))
+    check_fields([cfg.train_condition], fields_of(e.persona for e in examples), source)
     fitting = [e for e in examples if len(e.response.split()) <= cfg.max_reply_tokens]
     skipped = len(examples) - len(fitting)
     if not fitting:
