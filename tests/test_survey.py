@@ -104,6 +104,29 @@ def test_a_bad_spec_is_one_line(tmp_path, cli, change, needle):
     assert code != 0 and len(lines) == 1 and needle in lines[0], err
 
 
+def test_the_spec_in_the_help_is_one_that_runs(tmp_path, cli):
+    """`personadrop survey --help` teaches the spec format with an example; the example itself works."""
+    import re
+    import textwrap
+
+    code, help_text, _ = cli("survey", "--help")
+    assert code == 0 and "subgroups: [gender]" in help_text
+    from personadrop.cli.data import survey_cmd
+
+    block = re.search(r"```yaml\n(.*?)```", survey_cmd.__doc__ or "", re.S)
+    assert block is not None
+    (tmp_path / "spec.yaml").write_text(textwrap.dedent(block.group(1)))
+    code, out, err = cli("survey", "--spec", tmp_path / "spec.yaml", "--out", tmp_path / "data")
+    assert code == 0, err
+    assert "my-survey: 1,525 respondents" in out
+    assert {
+        e.persona.field("values").items[0] for e in load_examples(tmp_path / "data", split="test").examples
+    } >= {
+        "attitude to Europe: in favour",
+        "attitude to Europe: sceptical",
+    }
+
+
 def test_rows_split_by_respondent_and_work_with_the_data_commands(tmp_path, cli):
     spec_path, table = write(tmp_path, SPEC, made_table(200))
     code, out, err = cli("survey", "--spec", spec_path, "--table", table, "--out", tmp_path / "data")

