@@ -338,3 +338,9 @@ def test_a_study_written_before_external_simulators_existed_resumes(tmp_path):
     )
     with pytest.raises(ConfigError, match="different config"):
         Study(other, tmp_path / "s", progress=False).run()
+    # A listed simulator is written as it was given: `name` and `sample` appear only when set, so a study
+    # that listed simulators before they existed holds the same config.
+    from personadrop.study.config import dump_config
+
+    listed = yaml.safe_load(dump_config(other))["simulators"]
+    assert listed == [{"spec": "replies:x.jsonl"}]

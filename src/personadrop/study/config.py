@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from personadrop.data.survey import SURVEY_FILE
 from personadrop.dropout import (
@@ -163,6 +171,13 @@ class ListedSimulator(_Plain):
                 f"max_prompt_tokens and {', '.join(Decoding.model_fields)})"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _unset_left_out(self, handler: Any) -> Any:
+        # `name` and `sample` are written only when given: a study directory written before they existed
+        # holds the same config, and resumes.
+        data = handler(self)
+        return {k: v for k, v in data.items() if not (k in ("name", "sample") and v is None)}
 
     @property
     def external(self) -> bool:
