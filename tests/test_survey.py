@@ -170,11 +170,16 @@ def test_the_survey_judge_scores_nominal_ordinal_and_unreadable_replies():
         JudgeRequest(
             "2", nominal, "Party B", ("Party B", "party a!", "I'd vote Party C", "nobody"), "response"
         ),
+        # Naming some options answers with the first; naming all of them (the options restated) answers none.
+        JudgeRequest(
+            "3", nominal, "Party B", ("Party B, not Party A", "Party A, Party B or Party C?"), "response"
+        ),
     ]
     scores = judge.score(requests)
     assert scores[0] == pytest.approx([1.0, 2 / 3, 1 / 3, 2 / 3, 1.0, 0.0])
     assert scores[1] == [1.0, 0.0, 0.0, 0.0]
-    assert judge.unreadable == 2
+    assert scores[2] == [1.0, 0.0]
+    assert judge.unreadable == 3
 
 
 # --------------------------------------------------------------------------- the tabular reference

@@ -1,13 +1,13 @@
 """The survey judge (``survey``): reads the answer out of a reply to a survey question and scores it.
 
-The question's options come from the post itself (its last line, as :mod:`personadrop.data.survey` writes
-it: ``Options (ordinal, lowest first): a | b | c``). A reply is read as the option it names: the whole reply
-equal to an option's text, else the option whose text appears first in it (the longest where several start
-at the same place), else a leading option number (``3`` or ``3.``). A nominal answer scores 1 when it is the
-real one and 0 otherwise; an ordinal answer scores 1 - |a - b| / (K - 1) for options a and b of K. A reply
-naming no option scores 0 and is counted in :attr:`SurveyJudge.unreadable` (the simulator failed to
-answer; not a judge failure). It scores the answer alone: it reads no latent state, so it cannot reward
-HumanLM's states.
+The question's options come from the post itself (its last line, as :mod:`personadrop.data.survey` writes it:
+``Options (ordinal, lowest first): a | b | c``). A reply is read as the option it names: the whole reply equal
+to an option's text, else the option whose text appears first in it (the longest where several start at the
+same place), else a leading option number (``3`` or ``3.``); a reply that names every option of three or more
+(the question restated) names none. A nominal answer scores 1 when it is the real one and 0 otherwise; an
+ordinal answer scores 1 - |a - b| / (K - 1) for options a and b of K. A reply naming no option scores 0 and is
+counted in :attr:`SurveyJudge.unreadable` (the simulator failed to answer; not a judge failure). It scores the
+answer alone: it reads no latent state, so it cannot reward HumanLM's states.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class Question:
                 return k
         found = [(m.start(), -len(option), k) for k, option in enumerate(norms) if option and
                  (m := re.search(rf"(?<![a-z0-9]){re.escape(option)}(?![a-z0-9])", text))]  # fmt: skip
+        if len(found) == len(self.options) >= 3:
+            return None  # it lists every option: the question restated, no answer
         if found:
             return min(found)[2]
         number = re.match(r"^\s*(\d+)\b", reply)
