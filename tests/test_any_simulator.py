@@ -235,6 +235,7 @@ def test_a_study_evaluates_external_simulators_beside_its_variants_and_labels_th
         study = Study(cfg, tmp_path / "study", progress=False)
         plan = "\n".join(study.plan().lines())
         assert "simulator openai:fake: 18 replies to ask for" in plan
+        assert "prompted-tiny: a sample of 3 = 45 generations" in plan  # 18 + 18 + 3 x 3
         summary = study.run()
         asked = server.requests
         Study(cfg, tmp_path / "study", progress=False).run()  # done: no call made again

@@ -17,12 +17,14 @@ class StudyPlan:
     variants: list[str]
     dimensions: list[str]
     judge_lines: list[str] = field(default_factory=list)
+    samples: dict[str, int] = field(default_factory=dict)  # simulators that answer a sample of the examples
 
     @property
     def generations(self) -> int | None:
         if self.eval_examples is None:
             return None
-        return len(self.variants) * len(self.conditions) * self.eval_examples
+        n = self.eval_examples
+        return len(self.conditions) * sum(min(n, self.samples.get(v, n)) for v in self.variants)
 
     def lines(self) -> list[str]:
         n = f"{self.eval_examples:,}" if self.eval_examples is not None else "all"
@@ -35,8 +37,9 @@ class StudyPlan:
             )
         gen = f"{self.generations:,}" if self.generations is not None else "?"
         dims = f"{len(self.dimensions)} dimension" + ("s" if len(self.dimensions) != 1 else "")
+        sampled = "".join(f"; {v}: a sample of {k:,}" for v, k in self.samples.items())
         out.append(
             f"evaluate {len(self.variants)} simulators (variants x training seeds, references, external) x "
-            f"{len(self.conditions)} conditions x {n} examples = {gen} generations, judged on {dims}"
+            f"{len(self.conditions)} conditions x {n} examples{sampled} = {gen} generations, judged on {dims}"
         )
         return out + self.judge_lines

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,15 +145,17 @@ class Study:
             conditions=[c.name for c in self.cfg.evaluation.conditions],
             variants=list(members),
             dimensions=self.cfg.evaluation.dimensions,
+            samples={name: r.sample for name, r in members.items() if r.sample},
         )
-        if examples is not None:
+        if examples is not None and plan.generations is not None:
             groups = len(plan.conditions) * examples
             ev = plan_cost(
                 self.cfg.judge,
                 n_requests=groups * len(plan.dimensions),
-                generations_per_request=len(plan.variants),
+                generations_per_request=max(1, round(plan.generations / groups)),  # a sample answers fewer
                 **self.cfg.judge_options,
             )
+            ev = replace(ev, generations=plan.generations * len(plan.dimensions))  # exact, samples and all
             plan.judge_lines.append("evaluation " + ev.describe())
         for sim in self.cfg.simulators:
             if examples is not None and sim.spec.startswith(API_PREFIXES):
