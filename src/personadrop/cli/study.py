@@ -185,28 +185,23 @@ def evaluate_cmd(
     Any simulator can be evaluated: one trained here, a checkpoint, a model behind an API or a served
     endpoint (prompted with the persona exactly as trained simulators are), or a file of replies.
     """
-    from personadrop.data.survey import survey_fields
-    from personadrop.dropout import default_conditions
+    from personadrop.data.survey import evaluation_defaults
     from personadrop.evaluate import EvalTask, evaluate
     from personadrop.evaluate.evaluation import check_failures
     from personadrop.evaluate.runner import plan_grid
     from personadrop.evaluate.store import ResultsStore
     from personadrop.files import output_dir
     from personadrop.judges import check_judge_dimensions, judge_dimensions, make_judge, plan_cost
-    from personadrop.persona import FIELD_NAMES
     from personadrop.simulators import API_PREFIXES, describe_simulator, is_external, load_simulator
 
-    # Survey data has persona fields of its own, and a judge of its own.
-    own_fields = survey_fields(data) if Path(data).is_dir() else None
-    judge = judge or ("survey" if own_fields else "exact")
+    default_judge, default_grid = evaluation_defaults(data)  # survey data: its own judge and fields
+    judge = judge or default_judge
     task = EvalTask.load(
         data,
         split=split,
         max_examples=max_examples,
         seed=seed,
-        conditions=read_conditions(conditions)
-        if conditions
-        else default_conditions(own_fields or FIELD_NAMES),
+        conditions=read_conditions(conditions) if conditions else default_grid,
         dimensions=dimensions.split(",") if dimensions else judge_dimensions(judge),
         on_bad_row=on_bad_row,
     )

@@ -46,6 +46,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from personadrop.dropout import Policy, default_conditions
 from personadrop.errors import ConfigError, DataError, PersonaError
 from personadrop.files import write_json
 from personadrop.persona import field_key
@@ -380,6 +381,14 @@ def write_survey(spec: SurveySpec, frame, out: str | Path) -> dict[str, Any]:
 def survey_fields(data_dir: str | Path) -> list[str] | None:
     """The persona fields of the survey data in ``data_dir``; None where it is not survey data."""
     return list(read_survey(data_dir).persona) if (Path(data_dir) / SURVEY_FILE).is_file() else None
+
+
+def evaluation_defaults(data: str | Path | None) -> tuple[str, tuple[Policy, ...]]:
+    """The judge and conditions an evaluation of ``data`` takes when none are given: survey data is judged
+    by `survey` and shows each of its own fields alone; other data is judged by `exact` over the standard
+    five fields."""
+    own = survey_fields(data) if data is not None and Path(data).is_dir() else None
+    return ("survey", default_conditions(own)) if own else ("exact", default_conditions())
 
 
 def read_survey(data_dir: str | Path) -> SurveySpec:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from personadrop.data.survey import SURVEY_FILE
+from personadrop.data.survey import SURVEY_FILE, evaluation_defaults, survey_fields
 from personadrop.dropout import (
     DEFAULT_CONDITIONS,
     Condition,
@@ -264,7 +264,7 @@ class StudyConfig(_Plain):
     @model_validator(mode="after")
     def _judge_for_the_data(self) -> StudyConfig:
         if not self.judge:
-            self.judge = "survey" if self._has_survey else "exact"
+            self.judge = evaluation_defaults(self.data.path)[0]
         return self
 
     @property
@@ -321,8 +321,6 @@ class StudyConfig(_Plain):
     def _conditions_fit_the_fields(self) -> StudyConfig:
         # Survey personas have fields of their own: left unset, the grid shows each of them alone; set, a
         # condition naming a field the data lacks fails now (other data is checked once it is loaded).
-        from personadrop.data.survey import survey_fields
-
         own = survey_fields(self.data.path) if self._has_survey else None
         ev = self.evaluation
         if own is not None and "conditions" not in ev.model_fields_set:
